@@ -1,0 +1,3 @@
+"""Keyturn's admin: importing this package registers every model page with the site."""
+
+from . import audit, credentials, organisation, users  # noqa: F401

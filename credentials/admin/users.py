@@ -1,0 +1,80 @@
+"""People: Django's user pages, with every change written to the audit trail."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from .. import audit
+from ..audit import Actor
+
+User = get_user_model()
+
+
+# django.contrib.auth registered its own page first (it comes before us in INSTALLED_APPS).
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class KeyturnUserAdmin(UserAdmin):
+    """Who may sign in and with which role. Password hashes never reach the audit trail.
+
+    Administrators manage people through the role groups. Only a superuser may make or touch
+    a superuser, or hand out single permissions: otherwise "manage users" would be a way to
+    grant oneself everything.
+    """
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        hidden = {"is_superuser", "user_permissions"}
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+
+    def get_queryset(self, request):
+        users = super().get_queryset(request)
+        return users if request.user.is_superuser else users.filter(is_superuser=False)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser and User.objects.filter(pk=id, is_superuser=True).exists():
+            raise PermissionDenied
+        return self._audited_password_change(request, id, form_url)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        request._keyturn_user_change = {  # completed in save_related, once groups are saved
+            "created": not change,
+            "fields": sorted(name for name in form.changed_data if "password" not in name),
+        }
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        change_record = getattr(request, "_keyturn_user_change", {"created": False, "fields": []})
+        audit.append(
+            actor=Actor.for_user(request.user, request),
+            action="user.created" if change_record["created"] else "user.updated",
+            target=user,
+            details={
+                "changed": change_record["fields"],
+                "groups": sorted(user.groups.values_list("name", flat=True)),
+                "is_active": user.is_active,
+                "is_staff": user.is_staff,
+                "is_superuser": user.is_superuser,
+            },
+        )
+
+    def _audited_password_change(self, request, id, form_url):
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                audit.append(
+                    actor=Actor.for_user(request.user, request),
+                    action="user.password_changed",
+                    target=User.objects.get(pk=id),
+                )
+        return response

@@ -1,0 +1,63 @@
+"""Every state transition in Keyturn, and the only place state changes.
+
+Each function is keyword-only, takes the acting identity explicitly, runs in one transaction,
+locks the credential row first (one lock order everywhere, so two transitions on the same
+credential queue up instead of deadlocking), writes its audit event in that same transaction,
+and returns what the caller needs. A generated plaintext comes back once, in ``Issued``, and is
+never stored on a model instance.
+
+A refused transition raises ``TransitionRefused``; bad input raises ``InvalidRequest``. Both
+carry a message written for the person who asked, safe to show as is.
+"""
+
+from .common import (
+    MAX_NOTE_LENGTH,
+    MAX_OVERLAP_SECONDS,
+    InvalidRequest,
+    Issued,
+    LifecycleError,
+    TransitionRefused,
+    check_credential_policy,
+    check_endpoint_url,
+)
+from .registry import (
+    app_archive,
+    app_create,
+    app_update,
+    credential_update,
+    endpoint_create,
+    endpoint_update,
+)
+from .versions import (
+    credential_issue,
+    credential_rotate,
+    version_reactivate,
+    version_record_reveal,
+    version_report_exposure,
+    version_revoke,
+    versions_expire,
+)
+
+__all__ = [
+    "MAX_NOTE_LENGTH",
+    "MAX_OVERLAP_SECONDS",
+    "InvalidRequest",
+    "Issued",
+    "LifecycleError",
+    "TransitionRefused",
+    "app_archive",
+    "app_create",
+    "app_update",
+    "check_credential_policy",
+    "check_endpoint_url",
+    "credential_issue",
+    "credential_rotate",
+    "credential_update",
+    "endpoint_create",
+    "endpoint_update",
+    "version_reactivate",
+    "version_record_reveal",
+    "version_report_exposure",
+    "version_revoke",
+    "versions_expire",
+]

@@ -1,0 +1,116 @@
+"""Read queries for pages. Each joins or prefetches what its page shows, so a page's query
+count stays the same whether it lists ten rows or ten thousand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+
+from .models import (
+    VERIFYING_STATES,
+    AuditEvent,
+    Credential,
+    CredentialVersion,
+    RevokeReason,
+    State,
+)
+
+DASHBOARD_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    expiring_7: list[CredentialVersion]
+    expiring_30: list[CredentialVersion]
+    in_overlap: list[CredentialVersion]
+    reversible: list[CredentialVersion]
+    exposures: list[CredentialVersion]
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (self.expiring_7, self.expiring_30, self.in_overlap, self.reversible, self.exposures)
+        )
+
+
+def _versions() -> QuerySet[CredentialVersion]:
+    return CredentialVersion.objects.select_related("credential__app")
+
+
+def versions_expiring(*, now: datetime, within_days: int, after_days: int = 0):
+    """Live versions whose expiry falls between ``now + after_days`` and ``now + within_days``."""
+    return (
+        _versions()
+        .filter(
+            state__in=VERIFYING_STATES,
+            expires_at__gt=now + timedelta(days=after_days),
+            expires_at__lte=now + timedelta(days=within_days),
+        )
+        .order_by("expires_at")
+    )
+
+
+def versions_in_overlap(*, now: datetime):
+    return _versions().filter(state=State.RETIRING, retire_at__gt=now).order_by("retire_at")
+
+
+def revokes_still_reversible(*, now: datetime):
+    """Revoked versions whose reactivation window is still open (never exposed ones)."""
+    return (
+        _versions()
+        .filter(state=State.REVOKED, reactivation_deadline__gt=now)
+        .exclude(revoke_reason=RevokeReason.EXPOSED)
+        .order_by("reactivation_deadline")
+    )
+
+
+def recent_exposures(*, now: datetime, days: int = 30):
+    return (
+        _versions()
+        .filter(revoke_reason=RevokeReason.EXPOSED, revoked_at__gte=now - timedelta(days=days))
+        .order_by("-revoked_at")
+    )
+
+
+def dashboard(*, now: datetime) -> Dashboard:
+    """What the home page lists: what expires soon, what overlaps, what can still be undone."""
+    rows = DASHBOARD_ROWS
+    return Dashboard(
+        expiring_7=list(versions_expiring(now=now, within_days=7)[:rows]),
+        expiring_30=list(versions_expiring(now=now, within_days=30, after_days=7)[:rows]),
+        in_overlap=list(versions_in_overlap(now=now)[:rows]),
+        reversible=list(revokes_still_reversible(now=now)[:rows]),
+        exposures=list(recent_exposures(now=now)[:rows]),
+    )
+
+
+def credentials_for_changelist(queryset: QuerySet[Credential]) -> QuerySet[Credential]:
+    """Credentials with their app and their live versions in two queries, however many rows."""
+    live = CredentialVersion.objects.filter(state__in=VERIFYING_STATES).order_by("-number")
+    return queryset.select_related("app", "endpoint").prefetch_related(
+        Prefetch("versions", queryset=live, to_attr="live_versions")
+    )
+
+
+def versions_for_credential(credential: Credential) -> QuerySet[CredentialVersion]:
+    return credential.versions.order_by("-number")
+
+
+def credentials_expiring_within(queryset: QuerySet[Credential], *, now: datetime, days: int):
+    return queryset.filter(
+        versions__state__in=VERIFYING_STATES,
+        versions__expires_at__lte=now + timedelta(days=days),
+    ).distinct()
+
+
+def reactivation_window() -> timedelta:
+    return timedelta(minutes=settings.PORTAL_REACTIVATION_WINDOW_MINUTES)
+
+
+def audit_events_for_credential(credential: Credential) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(
+        Q(credential_id=credential.pk) | Q(target_type="credential", target_id=str(credential.pk))
+    ).order_by("seq")

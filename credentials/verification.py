@@ -1,0 +1,161 @@
+"""Resolve a presented bearer secret to the version it belongs to: the hot path.
+
+Cost per call, in order: a length and format check with the checksum (garbage stops here,
+before any hashing or query); one HMAC-SHA256 per configured hash key; one indexed SELECT on
+the unique digest column, joined to its credential and app. The SELECT is written by hand
+and run on the driver's cursor because the ORM's query building, and even Django's cursor
+wrapper, cost more than the lookup itself on this path (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import crypto
+from .models import App, Credential, CredentialVersion, State
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """The version a presented secret matched, with what callers need to answer about it."""
+
+    version_id: int
+    public_id: uuid.UUID
+    number: int
+    state: str  # "active" or "retiring"
+    credential_id: int
+    kind: str
+    scopes: tuple[str, ...]
+    client_id: str
+    activated_at: datetime
+    expires_at: datetime | None
+    retire_at: datetime | None
+
+
+_V, _C, _A = (model._meta.db_table for model in (CredentialVersion, Credential, App))
+_SQL_CACHE: dict[tuple[str, int], str] = {}
+
+
+def _lookup_sql(vendor: str, digest_count: int) -> str:
+    """The lookup with placeholders in the driver's own style (no per-call rewriting)."""
+    sql = _SQL_CACHE.get((vendor, digest_count))
+    if sql is None:
+        mark = "?" if vendor == "sqlite" else "%s"
+        placeholders = ", ".join([mark] * digest_count)
+        # Table names come from model metadata; every value is a bound parameter.
+        sql = (
+            "SELECT v.id, v.public_id, v.number, v.state, v.digest, v.activated_at, "  # noqa: S608
+            "v.expires_at, v.retire_at, c.id, c.kind, c.scopes, a.client_id "
+            f"FROM {_V} v JOIN {_C} c ON c.id = v.credential_id JOIN {_A} a ON a.id = c.app_id "
+            f"WHERE v.digest IN ({placeholders}) AND v.state IN ({mark}, {mark})"
+        )
+        _SQL_CACHE[(vendor, digest_count)] = sql
+    return sql
+
+
+def _fetch_row(digests: list[str]):
+    """Run the lookup. The fast path skips Django's cursor wrapper (about half the cost here)
+    but not its error translation; while queries are being logged (DEBUG, or a test counting
+    them) it goes through Django's cursor so the query is seen like any other."""
+    vendor = connection.vendor
+    params = [*digests, State.ACTIVE, State.RETIRING]
+    if connection.queries_logged:
+        with connection.cursor() as cursor:  # Django's cursors take "%s" on every backend
+            cursor.execute(_lookup_sql("django", len(digests)), params)
+            return cursor.fetchone()
+    sql = _lookup_sql(vendor, len(digests))
+    # What Django's own cursor() does first: drop a connection that failed its health check,
+    # refuse one shared across threads, then connect.
+    connection.close_if_health_check_failed()
+    connection.validate_thread_sharing()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        if vendor == "postgresql":
+            # A server-bound, prepared statement: PostgreSQL plans the join once per
+            # connection instead of on every call (needs OPTIONS["prepare_threshold"]).
+            import psycopg
+
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(sql, params, prepare=True)
+                return cursor.fetchone()
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+
+def verify_bearer(presented: object, *, now: datetime | None = None) -> VerifiedKey | None:
+    """Return the active or retiring version ``presented`` belongs to, or None.
+
+    None for anything else: non-strings, oversized or malformed input, a bad checksum (all
+    without touching the database), an unknown secret, or a version that is revoked, expired,
+    past its expiry time or past the end of its overlap. Digests are compared in constant time.
+    Revocation is read from the database on every call, never from a cache, so a revoke takes
+    effect on the very next verification in every process.
+    """
+    if not crypto.token_is_well_formed(presented):
+        return None
+    digests = [
+        digest for _, digest in crypto.token_digests(presented, settings.PORTAL_TOKEN_HASH_KEYS)
+    ]
+    row = _fetch_row(digests)
+    if row is None:
+        return None
+    (
+        version_id,
+        public_id,
+        number,
+        state,
+        stored_digest,
+        activated_at,
+        expires_at,
+        retire_at,
+        credential_id,
+        kind,
+        scopes,
+        client_id,
+    ) = row
+    if not any(crypto.digest_matches(stored_digest, digest) for digest in digests):
+        return None
+    if kind != crypto.token_kind(presented):
+        return None
+    now = now or timezone.now()
+    expires_at, retire_at = _aware(expires_at), _aware(retire_at)
+    if expires_at is not None and now >= expires_at:
+        return None
+    if state == State.RETIRING and (retire_at is None or now >= retire_at):
+        return None
+    return VerifiedKey(
+        version_id=version_id,
+        public_id=public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id),
+        number=number,
+        state=state,
+        credential_id=credential_id,
+        kind=kind,
+        scopes=tuple(json.loads(scopes) if isinstance(scopes, str) else scopes),
+        client_id=client_id,
+        activated_at=_aware(activated_at),
+        expires_at=expires_at,
+        retire_at=retire_at,
+    )
+
+
+def _aware(value) -> datetime | None:
+    """Raw SQLite rows carry naive UTC datetimes (or text); PostgreSQL's are already aware."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,214 @@
+"""Keyturn settings, read from the environment (and a local `.env`, if present) by django-environ.
+
+Every variable is listed in the README's configuration table. Outside DEBUG, a missing or
+malformed key set stops start-up with a message that names the variable.
+"""
+
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from credentials.crypto import KeyringError, parse_keyring
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Values already in the environment win over the file, so CI can point at another database.
+environ.Env.read_env(env.str("KEYTURN_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# `generate_keys` is the command that makes the keys; it must run before any exist.
+_GENERATING_KEYS = sys.argv[1:2] == ["generate_keys"]
+# Missing keys are tolerated (with public, worthless stand-ins) only in DEBUG; malformed never.
+_LENIENT = DEBUG or _GENERATING_KEYS
+_PROBLEMS: list[str] = []
+PORTAL_DEV_KEYS_IN_USE: list[str] = []  # stand-ins in use: a system check warns about them
+_HOW = "Generate a fresh set with `python manage.py generate_keys` and put it in .env."
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not _LENIENT:
+        _PROBLEMS.append(f"SECRET_KEY is not set. {_HOW}")
+    SECRET_KEY = "insecure-development-only-secret-key-do-not-deploy"  # noqa: S105
+    PORTAL_DEV_KEYS_IN_USE.append("SECRET_KEY")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "portal.apps.KeyturnAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "credentials",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --------------------------------------------------------------------------- data stores
+
+(BASE_DIR / "var").mkdir(exist_ok=True)
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'keyturn.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Take the write lock when a transaction starts, so two writers queue up instead of one
+    # failing with "database is locked" when it upgrades a read lock mid-transaction.
+    # WAL lets readers (the key-verification lookup above all) go on while a write commits.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
+        # Lets the key-verification lookup run as a prepared statement (Django's own queries
+        # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
+
+# --------------------------------------------------------------------------- auth and i18n
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every start while it is missing
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --------------------------------------------------------------------------- transport security
+
+_SECURE = not DEBUG and env.bool("PORTAL_HTTPS", default=True)
+SECURE_SSL_REDIRECT = _SECURE
+SESSION_COOKIE_SECURE = _SECURE
+CSRF_COOKIE_SECURE = _SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
+# Preloading is a promise to browsers that is slow to take back; opt out before first deploy
+# if the domain's subdomains are not all on HTTPS.
+SECURE_HSTS_PRELOAD = _SECURE and env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+if env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --------------------------------------------------------------------------- Keyturn
+
+# Development-only stand-in, used when DEBUG is on and a key is missing. Public by design:
+# it is in this file, so nothing it protects is protected.
+_DEV_KEY = "dev:" + "ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LWRlcGw="
+
+
+def _keyring(name: str, *, single: bool = False):
+    raw = env.str(name, default="")
+    if not raw and _LENIENT:
+        raw = _DEV_KEY
+        PORTAL_DEV_KEYS_IN_USE.append(name)
+    try:
+        ring = parse_keyring(name, raw)
+    except KeyringError as error:
+        _PROBLEMS.append(str(error))
+        return None
+    if single and len(ring.keys) != 1:
+        _PROBLEMS.append(f"{name} holds exactly one key ('id:base64'), not {len(ring.keys)}.")
+        return None
+    return ring
+
+
+PORTAL_ENCRYPTION_KEYS = _keyring("PORTAL_ENCRYPTION_KEYS")
+PORTAL_TOKEN_HASH_KEYS = _keyring("PORTAL_TOKEN_HASH_KEYS")
+# The audit chain has one key (id, bytes): replacing it means re-anchoring the chain.
+_audit_ring = _keyring("PORTAL_AUDIT_KEY", single=True)
+PORTAL_AUDIT_KEY = _audit_ring.current if _audit_ring else None
+
+
+def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.str(name, default=str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+        _PROBLEMS.append(
+            f"{name} must be a whole number from {minimum} to {maximum} (got {raw[:20]!r})."
+        )
+        return default
+    return int(raw)
+
+
+PORTAL_REACTIVATION_WINDOW_MINUTES = _whole_number(
+    "PORTAL_REACTIVATION_WINDOW_MINUTES", 60, 0, 24 * 60
+)
+PORTAL_MAX_LIFETIME_DAYS = _whole_number("PORTAL_MAX_LIFETIME_DAYS", 365, 1, 10 * 365)
+PORTAL_DEFAULT_OVERLAP_HOURS = _whole_number("PORTAL_DEFAULT_OVERLAP_HOURS", 24, 0, 30 * 24)
+
+if _PROBLEMS and not _GENERATING_KEYS:
+    raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))
+
+# --------------------------------------------------------------------------- logging
+
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.KeyturnExceptionReporterFilter"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

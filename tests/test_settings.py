@@ -1,0 +1,103 @@
+"""Start-up refuses missing or malformed keys by name; generate_keys makes a deployable set."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args, **variables):
+    env = {"PATH": os.environ["PATH"], "KEYTURN_ENV_FILE": os.devnull, **variables}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh_keys():
+    done = _manage("generate_keys")
+    assert done.returncode == 0, done.stderr
+    pairs = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert set(pairs) == {
+        "SECRET_KEY",
+        "PORTAL_ENCRYPTION_KEYS",
+        "PORTAL_TOKEN_HASH_KEYS",
+        "PORTAL_AUDIT_KEY",
+    }
+    return pairs
+
+
+def test_generate_keys_runs_with_nothing_configured_and_never_repeats(fresh_keys):
+    again = dict(line.split("=", 1) for line in _manage("generate_keys").stdout.splitlines())
+    assert all(again[name] != value for name, value in fresh_keys.items())
+
+
+def test_generated_keys_with_production_settings_pass_check_deploy(fresh_keys):
+    done = _manage("check", "--deploy", ALLOWED_HOSTS="keyturn.example.com", **fresh_keys)
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "PORTAL_ENCRYPTION_KEYS", "PORTAL_TOKEN_HASH_KEYS", "PORTAL_AUDIT_KEY"]
+)
+def test_a_missing_key_stops_start_up_naming_it(fresh_keys, name):
+    variables = {k: v for k, v in fresh_keys.items() if k != name}
+    done = _manage("check", **variables)
+    assert done.returncode == 2
+    assert f"{name} is not set" in done.stderr
+    assert "generate_keys" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORTAL_ENCRYPTION_KEYS", "k1:not-base64!", "not valid base64"),
+        ("PORTAL_ENCRYPTION_KEYS", "k1:AAAA", "must be 32"),
+        ("PORTAL_TOKEN_HASH_KEYS", "no-colon-here", "not of the form"),
+        ("PORTAL_TOKEN_HASH_KEYS", "a b:AAAA", "not of the form"),
+        ("PORTAL_REACTIVATION_WINDOW_MINUTES", "an hour", "whole number"),
+        ("PORTAL_MAX_LIFETIME_DAYS", "0", "from 1 to 3650"),
+        ("PORTAL_DEFAULT_OVERLAP_HOURS", "721", "from 0 to 720"),
+        ("PORTAL_REACTIVATION_WINDOW_MINUTES", "²", "whole number"),
+    ],
+)
+def test_a_malformed_setting_stops_start_up_naming_it(fresh_keys, name, value, message):
+    done = _manage("check", **{**fresh_keys, name: value})
+    assert done.returncode == 2
+    assert name in done.stderr and message in done.stderr
+    key_material = value.partition(":")[2]
+    assert len(key_material) < 5 or key_material not in done.stderr
+
+
+def test_two_audit_keys_are_refused(fresh_keys):
+    doubled = (
+        fresh_keys["PORTAL_AUDIT_KEY"]
+        + ","
+        + fresh_keys["PORTAL_ENCRYPTION_KEYS"].replace(
+            fresh_keys["PORTAL_ENCRYPTION_KEYS"].split(":")[0], "other"
+        )
+    )
+    done = _manage("check", **{**fresh_keys, "PORTAL_AUDIT_KEY": doubled})
+    assert done.returncode == 2
+    assert "PORTAL_AUDIT_KEY holds exactly one key" in done.stderr
+    assert fresh_keys["PORTAL_AUDIT_KEY"].split(":")[1] not in done.stderr
+
+
+def test_debug_tolerates_missing_keys_but_not_malformed_ones():
+    tolerated = _manage("check", DEBUG="1")
+    assert tolerated.returncode == 0
+    assert "keyturn.W001" in tolerated.stderr + tolerated.stdout  # ...and says so loudly
+    done = _manage("check", DEBUG="1", PORTAL_AUDIT_KEY="x:short")
+    assert done.returncode == 2 and "PORTAL_AUDIT_KEY" in done.stderr
