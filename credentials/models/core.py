@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import crypto
+from .. import crypto
 
 
 def new_client_id() -> str:
