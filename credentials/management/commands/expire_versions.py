@@ -23,7 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, every=0, **options):
         while True:
-            close_old_connections()  # a long-lived loop must not keep a dead connection
+            if every:
+                # A long-lived loop must not keep a dead connection. A single pass needs no
+                # such check, and inside a caller's transaction it would drop the connection.
+                close_old_connections()
             try:
                 count = versions_expire()
                 once.prune()
