@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,9 +23,12 @@ from . import crypto
 from .models import App, Credential, CredentialVersion, State
 
 
-@dataclass(frozen=True)
-class VerifiedKey:
-    """The version a presented secret matched, with what callers need to answer about it."""
+class VerifiedKey(NamedTuple):
+    """The version a presented secret matched, with what callers need to answer about it.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several µs faster on
+    a path that runs for every presented key.
+    """
 
     version_id: int
     public_id: uuid.UUID
@@ -65,28 +68,31 @@ def _fetch_row(digests: list[str]):
     """Run the lookup. The fast path skips Django's cursor wrapper (about half the cost here)
     but not its error translation; while queries are being logged (DEBUG, or a test counting
     them) it goes through Django's cursor so the query is seen like any other."""
-    vendor = connection.vendor
+    # One look-up of the thread's connection: each attribute read through the
+    # ``django.db.connection`` proxy goes through asgiref's Local again, several µs a call.
+    conn = connections[DEFAULT_DB_ALIAS]
     params = [*digests, State.ACTIVE, State.RETIRING]
-    if connection.queries_logged:
-        with connection.cursor() as cursor:  # Django's cursors take "%s" on every backend
+    if conn.queries_logged:
+        with conn.cursor() as cursor:  # Django's cursors take "%s" on every backend
             cursor.execute(_lookup_sql("django", len(digests)), params)
             return cursor.fetchone()
+    vendor = conn.vendor
     sql = _lookup_sql(vendor, len(digests))
     # What Django's own cursor() does first: drop a connection that failed its health check,
     # refuse one shared across threads, then connect.
-    connection.close_if_health_check_failed()
-    connection.validate_thread_sharing()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
+    conn.close_if_health_check_failed()
+    conn.validate_thread_sharing()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
         if vendor == "postgresql":
             # A server-bound, prepared statement: PostgreSQL plans the join once per
             # connection instead of on every call (needs OPTIONS["prepare_threshold"]).
             import psycopg
 
-            with psycopg.Cursor(connection.connection) as cursor:
+            with psycopg.Cursor(conn.connection) as cursor:
                 cursor.execute(sql, params, prepare=True)
                 return cursor.fetchone()
-        cursor = connection.connection.cursor()
+        cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)
             return cursor.fetchone()
@@ -154,6 +160,8 @@ def _aware(value) -> datetime | None:
     """Raw SQLite rows carry naive UTC datetimes (or text); PostgreSQL's are already aware."""
     if value is None:
         return None
+    if type(value) is datetime:  # the common case, checked first: it runs three times a call
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         value = parse_datetime(value)
     if timezone.is_naive(value):
