@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from . import crypto
-from .models import AuditChainHead, AuditEvent, ChainVerification
+from .models import AuditChainHead, AuditEvent, ChainVerification, Credential
 
 GENESIS_HASH = "0" * 64
 
@@ -100,6 +100,12 @@ def append(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.append must run inside the transaction that makes the change")
+    if isinstance(target, Credential):
+        # A credential's timeline reads events by credential_id alone (one index); an event
+        # about the credential itself must carry it like the events about its versions do.
+        if credential_id not in (None, target.pk):
+            raise ValueError("credential_id must name the credential the event is about")
+        credential_id = target.pk
     details = details or {}
     _check_details(details)
     target_label = str(target)[:300]

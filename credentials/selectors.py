@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from .models import (
     VERIFYING_STATES,
@@ -110,7 +110,36 @@ def reactivation_window() -> timedelta:
     return timedelta(minutes=settings.PORTAL_REACTIVATION_WINDOW_MINUTES)
 
 
+TIMELINE_PAGE = 100
+
+
 def audit_events_for_credential(credential: Credential) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(
-        Q(credential_id=credential.pk) | Q(target_type="credential", target_id=str(credential.pk))
-    ).order_by("seq")
+    """Every event about the credential or one of its versions, oldest first.
+
+    ``audit.append`` sets ``credential_id`` on both kinds, so this is one range of the
+    ``(credential_id, seq)`` index, however large the whole trail is.
+    """
+    return AuditEvent.objects.filter(credential_id=credential.pk).order_by("seq")
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    events: list[AuditEvent]  # oldest first
+    older_than: int | None  # the ``before`` of the page of older events, if there is one
+
+
+def timeline_page(
+    credential: Credential, *, before: int | None = None, size: int = TIMELINE_PAGE
+) -> TimelinePage:
+    """The newest ``size`` events about ``credential`` older than event ``before``.
+
+    Keyset pagination on ``seq``: each page costs one index range, not a count of the
+    credential's whole history, and a page stays the same while new events arrive.
+    """
+    events = AuditEvent.objects.filter(credential_id=credential.pk)
+    if before is not None:
+        events = events.filter(seq__lt=before)
+    newest_first = list(events.order_by("-seq")[: size + 1])
+    more = len(newest_first) > size
+    page = newest_first[:size]
+    return TimelinePage(events=page[::-1], older_than=page[-1].seq if more and page else None)

@@ -213,7 +213,21 @@ class CredentialVersion(models.Model):
                 condition=~Q(state=State.RETIRING) | Q(retire_at__isnull=False),
             ),
         ]
-        indexes = [models.Index(fields=["state", "expires_at"], name="version_state_expiry")]
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="version_state_expiry"),
+            # The home page's "still reversible" and "recent exposures" boxes: partial indexes
+            # so each reads only its own rows, not every revoked version ever.
+            models.Index(
+                fields=["reactivation_deadline"],
+                condition=Q(state=State.REVOKED),
+                name="version_reversible",
+            ),
+            models.Index(
+                fields=["revoked_at"],
+                condition=Q(revoke_reason=RevokeReason.EXPOSED),
+                name="version_exposed",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.credential.name} v{self.number} (••••{self.last_four}, {self.state})"

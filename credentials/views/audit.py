@@ -17,18 +17,23 @@ from .reveal import credential_url
 
 
 def credential_history_view(request, object_id):
-    """Every audit event about one credential and its versions, oldest first."""
+    """The audit events about one credential and its versions, a page at a time, oldest first
+    within a page; ``?before=SEQ`` goes back in time."""
     credential = object_for(
         request, Credential, object_id, perm="credentials.view_audit",
         queryset=Credential.objects.select_related("app"),
     )  # fmt: skip
+    raw = request.GET.get("before", "")
+    before = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    page = selectors.timeline_page(credential, before=before)
     return render_admin(
         request,
         "admin/credentials/credential/history.html",
         {
             "credential": credential,
-            "versions": selectors.versions_for_credential(credential),
-            "events": selectors.audit_events_for_credential(credential),
+            "events": page.events,
+            "older_than": page.older_than,
+            "paged": before is not None,
             "credential_url": credential_url(credential),
         },
         title=f"Timeline of {credential.name}",
