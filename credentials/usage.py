@@ -1,0 +1,203 @@
+"""Last use of each version, counted in the cache and written to the database in batches.
+
+A verification must not cost a database write, so each use only touches the cache: it adds
+one to the version's counter and notes the time. The database row (``last_used_at`` and
+``use_count``) is brought up to date by a *flush*, at most once per version every
+``PORTAL_LAST_USE_FLUSH_SECONDS``: the first use after that interval flushes its own version,
+each process flushes the versions it has used once their interval is over (checked on its
+next request), and ``manage.py flush_last_use`` flushes whatever any process left behind.
+
+Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
+Django's in-process cache (the embedded default) keeps a counter per process: counts stay
+exact, but each process writes on its own interval and a process that is stopped loses the
+uses it had not yet written; ``flush_last_use`` run from another process cannot see them.
+
+Only version ids, counts and times are kept in the cache: never a secret or a digest.
+Nothing here raises: a cache or database failure is logged and the count is kept (or given
+back) for the next flush, so it never fails the request that used the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from .models import BEARER_KINDS, VERIFYING_STATES, CredentialVersion
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "keyturn:use:v1"
+# How often a process looks at the versions it has used (a monotonic check, no I/O).
+_LOCAL_SWEEP_SECONDS = 1.0
+
+_lock = threading.Lock()
+_dirty: set[int] = set()  # versions this process counted that may still have unwritten uses
+_last_local_sweep = 0.0
+
+
+def _count_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:count"
+
+
+def _at_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:at"
+
+
+def _lease_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:lease"
+
+
+def record_use(version_id: int, *, now: datetime | None = None) -> None:
+    """Count one use of a version, now or at ``now``: cache operations only, most of the time.
+
+    Writes to the database only when this version's flush interval is over (then this call
+    flushes it) or when this process has other versions whose interval is over.
+    """
+    try:
+        at = (now or timezone.now()).timestamp()
+        _add(_count_key(version_id), 1)
+        cache.set(_at_key(version_id), at, timeout=None)
+        with _lock:
+            _dirty.add(version_id)
+        flush_version(version_id)
+        _sweep_local()
+    except Exception:  # a use must never fail because of its bookkeeping
+        logger.exception("Could not record a use of version %s", version_id)
+
+
+def flush_version(version_id: int) -> bool:
+    """Write a version's counted uses to its row, unless it was written within the interval.
+
+    The lease (an atomic cache ``add`` with the interval as its timeout) lets one process per
+    interval write; the count is then taken with an atomic decrement, so uses counted while
+    it writes stay for the next flush. Returns True if this call took the lease.
+    """
+    if not cache.add(_lease_key(version_id), 1, timeout=settings.PORTAL_LAST_USE_FLUSH_SECONDS):
+        return False
+    try:
+        _write(version_id)
+    except Exception:
+        logger.exception("Could not write the last use of version %s", version_id)
+    return True
+
+
+def _write(version_id: int) -> None:
+    taken = _take(version_id)
+    with _lock:
+        _dirty.discard(version_id)
+    if taken <= 0:
+        return
+    at = cache.get(_at_key(version_id))
+    last_used = datetime.fromtimestamp(at, tz=UTC) if at is not None else timezone.now()
+    try:
+        # One conditional expression, not read-modify-write: a slower flush of older uses
+        # never moves last_used_at backwards.
+        CredentialVersion.objects.filter(pk=version_id).update(
+            use_count=F("use_count") + taken,
+            last_used_at=Greatest(Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)),
+        )
+    except Exception:
+        _add(_count_key(version_id), taken)  # give the uses back for the next flush
+        with _lock:
+            _dirty.add(version_id)
+        raise
+
+
+def _take(version_id: int) -> int:
+    """Move the pending count out of the cache, safe against a second taker at the same time.
+
+    ``decr`` is atomic. If another flusher read the same count and decremented first, our
+    decrement goes below zero by what it took; we hand that part back and keep the rest, so
+    between the two of them every use is taken exactly once.
+    """
+    key = _count_key(version_id)
+    pending = cache.get(key) or 0
+    if pending <= 0:
+        return 0
+    left = cache.decr(key, pending)
+    if left >= 0:
+        return pending
+    give_back = min(-left, pending)
+    cache.incr(key, give_back)
+    return pending - give_back
+
+
+def _add(key: str, delta: int) -> None:
+    """Atomically add ``delta`` to a counter, creating it if missing (and never expiring it)."""
+    try:
+        cache.incr(key, delta)
+    except ValueError:
+        if not cache.add(key, delta, timeout=None):
+            cache.incr(key, delta)  # another process created it between our two calls
+
+
+def _sweep_local() -> None:
+    """Flush the versions this process used whose interval is over (once a second at most)."""
+    global _last_local_sweep
+    tick = time.monotonic()
+    with _lock:
+        if tick - _last_local_sweep < _LOCAL_SWEEP_SECONDS or not _dirty:
+            return
+        _last_local_sweep = tick
+        versions = list(_dirty)
+    for version_id in versions:
+        flush_version(version_id)
+
+
+def flush_pending(*, now: datetime | None = None) -> int:
+    """Flush every version with uses waiting in the cache; return how many were written.
+
+    For ``manage.py flush_last_use`` (cron, or the clock): it finds the versions that could
+    have been used (verifying now, or stopped within a day) and asks the cache for their
+    counters in batches, so uses counted by a process that has since stopped are written too.
+    """
+    now = now or timezone.now()
+    recent = now - timedelta(days=1)
+    candidates = (
+        CredentialVersion.objects.filter(credential__kind__in=BEARER_KINDS)
+        .filter(
+            Q(state__in=VERIFYING_STATES) | Q(revoked_at__gte=recent) | Q(expired_at__gte=recent)
+        )
+        .values_list("pk", flat=True)
+        .iterator(chunk_size=1000)
+    )
+    written = 0
+    for chunk in _chunks(candidates, 1000):
+        counts = cache.get_many([_count_key(version_id) for version_id in chunk])
+        for version_id in chunk:
+            if (counts.get(_count_key(version_id)) or 0) > 0:
+                written += flush_version(version_id)
+    return written
+
+
+def pending_uses(version_id: int) -> int:
+    """Uses counted in the cache and not yet written (for tests and diagnostics)."""
+    return cache.get(_count_key(version_id)) or 0
+
+
+def forget_local_state() -> None:
+    """Drop this process's list of versions to sweep (tests start each case from nothing)."""
+    global _last_local_sweep
+    with _lock:
+        _dirty.clear()
+        _last_local_sweep = 0.0
+
+
+def _chunks(items: Iterable[int], size: int):
+    chunk: list[int] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
