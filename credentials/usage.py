@@ -3,9 +3,11 @@
 A verification must not cost a database write, so each use only touches the cache: it adds
 one to the version's counter and notes the time. The database row (``last_used_at`` and
 ``use_count``) is brought up to date by a *flush*, at most once per version every
-``PORTAL_LAST_USE_FLUSH_SECONDS``: the first use after that interval flushes its own version,
-each process flushes the versions it has used once their interval is over (checked on its
-next request), and ``manage.py flush_last_use`` flushes whatever any process left behind.
+``PORTAL_LAST_USE_FLUSH_SECONDS`` (the interval): a process that counted a use writes it one
+interval later, on its next request after that (looked for at most once a second), unless
+another process wrote the version in the meantime; ``manage.py flush_last_use`` writes
+whatever a stopped or idle process left behind. So the row is at most one interval, plus the
+time to the next request or ``flush_last_use`` run, behind the truth.
 
 Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
 Django's in-process cache (the embedded default) keeps a counter per process: counts stay
@@ -40,7 +42,9 @@ _PREFIX = "keyturn:use:v1"
 _LOCAL_SWEEP_SECONDS = 1.0
 
 _lock = threading.Lock()
-_dirty: set[int] = set()  # versions this process counted that may still have unwritten uses
+# Versions this process counted and may still have to write, each with the monotonic time at
+# which to try: a use costs no lease check, only a look at this dictionary.
+_due: dict[int, float] = {}
 _last_local_sweep = 0.0
 
 
@@ -57,18 +61,17 @@ def _lease_key(version_id: int) -> str:
 
 
 def record_use(version_id: int, *, now: datetime | None = None) -> None:
-    """Count one use of a version, now or at ``now``: cache operations only, most of the time.
+    """Count one use of a version, now or at ``now``: two cache operations, no database.
 
-    Writes to the database only when this version's flush interval is over (then this call
-    flushes it) or when this process has other versions whose interval is over.
+    The first use of a version in this process schedules its write one interval later;
+    whichever request of this process comes after that (or ``flush_last_use``) writes it.
     """
     try:
         at = (now or timezone.now()).timestamp()
         _add(_count_key(version_id), 1)
         cache.set(_at_key(version_id), at, timeout=None)
         with _lock:
-            _dirty.add(version_id)
-        flush_version(version_id)
+            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
         _sweep_local()
     except Exception:  # a use must never fail because of its bookkeeping
         logger.exception("Could not record a use of version %s", version_id)
@@ -81,8 +84,18 @@ def flush_version(version_id: int) -> bool:
     interval write; the count is then taken with an atomic decrement, so uses counted while
     it writes stay for the next flush. Returns True if this call took the lease.
     """
-    if not cache.add(_lease_key(version_id), 1, timeout=settings.PORTAL_LAST_USE_FLUSH_SECONDS):
+    interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
+    lease_ends = time.time() + interval
+    if not cache.add(_lease_key(version_id), lease_ends, timeout=interval):
+        # Another process wrote it lately: look again when its lease ends, not before.
+        other_ends = cache.get(_lease_key(version_id))
+        wait = (other_ends - time.time()) if isinstance(other_ends, float) else interval
+        with _lock:
+            if version_id in _due:
+                _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
         return False
+    with _lock:
+        _due.pop(version_id, None)
     try:
         _write(version_id)
     except Exception:
@@ -92,8 +105,6 @@ def flush_version(version_id: int) -> bool:
 
 def _write(version_id: int) -> None:
     taken = _take(version_id)
-    with _lock:
-        _dirty.discard(version_id)
     if taken <= 0:
         return
     at = cache.get(_at_key(version_id))
@@ -108,7 +119,7 @@ def _write(version_id: int) -> None:
     except Exception:
         _add(_count_key(version_id), taken)  # give the uses back for the next flush
         with _lock:
-            _dirty.add(version_id)
+            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
         raise
 
 
@@ -141,14 +152,14 @@ def _add(key: str, delta: int) -> None:
 
 
 def _sweep_local() -> None:
-    """Flush the versions this process used whose interval is over (once a second at most)."""
+    """Flush the versions this process used whose interval is over (looked at once a second)."""
     global _last_local_sweep
     tick = time.monotonic()
     with _lock:
-        if tick - _last_local_sweep < _LOCAL_SWEEP_SECONDS or not _dirty:
+        if tick - _last_local_sweep < _LOCAL_SWEEP_SECONDS:
             return
         _last_local_sweep = tick
-        versions = list(_dirty)
+        versions = [version_id for version_id, due in _due.items() if due <= tick]
     for version_id in versions:
         flush_version(version_id)
 
@@ -188,7 +199,7 @@ def forget_local_state() -> None:
     """Drop this process's list of versions to sweep (tests start each case from nothing)."""
     global _last_local_sweep
     with _lock:
-        _dirty.clear()
+        _due.clear()
         _last_local_sweep = 0.0
 
 

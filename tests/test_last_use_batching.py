@@ -7,7 +7,7 @@ from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 
-from credentials import usage
+from credentials import crypto, usage
 from credentials.models import CredentialVersion, Kind
 from tests.introspection import introspect
 
@@ -33,17 +33,33 @@ def service(issue):
     return caller, token
 
 
-def test_many_introspections_write_each_version_at_most_once_per_interval(client, service):
+def test_many_introspections_within_the_interval_write_nothing(client, service):
     caller, token = service
     with CaptureQueriesContext(connection) as queries:
         for _ in range(50):
             assert introspect(client, token.plaintext, caller.plaintext).status_code == 200
-    # The first use of each version flushes it (caller and token): two writes for 50 requests.
-    assert version_writes(queries) == 2
-    assert stored(caller.version)[0] == 1
-    assert stored(token.version)[0] == 1
-    assert usage.pending_uses(token.version.pk) == 49
-    assert usage.pending_uses(caller.version.pk) == 49
+    assert version_writes(queries) == 0
+    assert stored(token.version) == (0, None)
+    assert usage.pending_uses(token.version.pk) == 50
+    assert usage.pending_uses(caller.version.pk) == 50
+
+
+def test_after_the_interval_one_request_writes_each_version_once_with_the_exact_count(
+    client, settings, service
+):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
+    caller, token = service
+    for _ in range(20):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(20):
+            introspect(client, token.plaintext, caller.plaintext)
+    assert version_writes(queries) == 2  # one per version, however many requests follow
+    for version in (token.version, caller.version):
+        written = stored(version)[0]
+        assert written >= 20  # everything counted before the interval ended...
+        assert written + usage.pending_uses(version.pk) == 40  # ...and nothing lost or doubled
 
 
 def test_counts_are_exact_once_the_interval_has_passed_and_a_flush_ran(client, settings, service):
@@ -67,12 +83,13 @@ def test_the_next_request_after_the_interval_writes_what_this_process_counted(
 ):
     settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
     caller, token = service
-    quiet = issue(Kind.API_KEY, name="Used once, then quiet")
+    quiet = issue(Kind.API_KEY, name="Used, then quiet")
     for _ in range(5):
         introspect(client, quiet.plaintext, caller.plaintext)
     time.sleep(1.1)
     introspect(client, token.plaintext, caller.plaintext)  # a request about another key
     assert stored(quiet.version)[0] == 5
+    assert stored(quiet.version)[1] is not None
 
 
 def test_a_version_that_is_not_used_is_never_written(client, service, issue):
@@ -84,11 +101,9 @@ def test_a_version_that_is_not_used_is_never_written(client, service, issue):
 
 def test_an_inactive_token_counts_no_use_of_anything_but_the_caller(client, service):
     caller, token = service
-    from credentials import crypto
-
     introspect(client, crypto.generate_token("api_key"), caller.plaintext)
-    assert stored(caller.version)[0] == 1
-    assert stored(token.version) == (0, None)
+    assert usage.pending_uses(caller.version.pk) == 1
+    assert usage.pending_uses(token.version.pk) == 0
 
 
 def test_a_failing_database_write_does_not_fail_the_introspection_and_loses_nothing(
@@ -104,9 +119,11 @@ def test_a_failing_database_write_does_not_fail_the_introspection_and_loses_noth
         return real_update(self, **kwargs)
 
     monkeypatch.setattr(QuerySet, "update", failing_update)
-    for _ in range(4):
-        response = introspect(client, token.plaintext, caller.plaintext)
-        assert response.json()["active"] is True
+    for _ in range(3):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    response = introspect(client, token.plaintext, caller.plaintext)  # its write fails
+    assert response.json()["active"] is True
     assert stored(token.version)[0] == 0
     assert usage.pending_uses(token.version.pk) == 4  # the failed batch was given back
 
