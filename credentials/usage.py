@@ -45,6 +45,7 @@ _lock = threading.Lock()
 # Versions this process counted and may still have to write, each with the monotonic time at
 # which to try: a use costs no lease check, only a look at this dictionary.
 _due: dict[int, float] = {}
+_time_sent: dict[int, float] = {}  # when this process last sent each version's time of use
 _last_local_sweep = 0.0
 
 
@@ -61,17 +62,24 @@ def _lease_key(version_id: int) -> str:
 
 
 def record_use(version_id: int, *, now: datetime | None = None) -> None:
-    """Count one use of a version, now or at ``now``: two cache operations, no database.
+    """Count one use of a version, now or at ``now``: one or two cache operations, no database.
 
     The first use of a version in this process schedules its write one interval later;
     whichever request of this process comes after that (or ``flush_last_use``) writes it.
+    The time of use is sent to the cache at most once a second per version and process, so
+    ``last_used_at`` is exact to the second.
     """
     try:
-        at = (now or timezone.now()).timestamp()
+        at = now.timestamp() if now is not None else time.time()
         _add(_count_key(version_id), 1)
-        cache.set(_at_key(version_id), at, timeout=None)
+        tick = time.monotonic()
         with _lock:
-            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            send_time = now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0
+            if send_time:
+                _time_sent[version_id] = tick
+        if send_time:
+            cache.set(_at_key(version_id), at, timeout=None)
         _sweep_local()
     except Exception:  # a use must never fail because of its bookkeeping
         logger.exception("Could not record a use of version %s", version_id)
@@ -200,6 +208,7 @@ def forget_local_state() -> None:
     global _last_local_sweep
     with _lock:
         _due.clear()
+        _time_sent.clear()
         _last_local_sweep = 0.0
 
 

@@ -94,13 +94,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
-        # Lets the key-verification lookup run as a prepared statement (Django's own queries
-        # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+# Reuse connections between requests: a fresh one costs more than the key lookup it serves
+# (SQLite re-reads its schema and re-runs the PRAGMAs above; PostgreSQL authenticates).
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if not _SQLITE and env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
+    # Lets the key-verification lookup run as a prepared statement (Django's own queries
+    # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}

@@ -146,14 +146,24 @@ def _over_rate(caller: VerifiedKey) -> int:
     window = int(now // _RATE_WINDOW_SECONDS)
     key = f"keyturn:introspect:rate:v1:{caller.credential_id}:{window}"
     try:
-        # add-then-incr: both atomic, so two processes starting the window never lose a count.
-        count = 1 if cache.add(key, 1, timeout=_RATE_WINDOW_SECONDS * 2) else cache.incr(key)
+        count = _count_request(key)
     except Exception:
         logger.exception("Introspection rate limit unavailable; request let through")
         return 0
     if count <= limit:
         return 0
     return max(1, math.ceil((window + 1) * _RATE_WINDOW_SECONDS - now))
+
+
+def _count_request(key: str) -> int:
+    """Add one to this window's counter: incr first (one operation once the window exists),
+    add on a miss; both are atomic, so two processes opening the window never lose a count."""
+    try:
+        return cache.incr(key)
+    except ValueError:
+        if cache.add(key, 1, timeout=_RATE_WINDOW_SECONDS * 2):
+            return 1
+        return cache.incr(key)
 
 
 @sensitive_variables("body", "fields")
