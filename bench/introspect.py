@@ -72,6 +72,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per target")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per round")
     parser.add_argument("--clients", default="1,32", help="concurrency levels, comma-separated")
+    parser.add_argument(
+        "--flush-seconds",
+        type=int,
+        default=10,
+        help="PORTAL_LAST_USE_FLUSH_SECONDS for the run (shorter than production's 60, so that "
+        "a short run writes and the one-write-per-interval bound is checked under load)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     levels = [int(level) for level in args.clients.split(",")]
@@ -80,6 +87,8 @@ def main() -> None:
 
     # Forced, not defaulted: under the portal's own settings this would wipe its database.
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.introspect_settings"
+    os.environ["PORTAL_LAST_USE_FLUSH_SECONDS"] = str(args.flush_seconds)
+    os.environ["KEYTURN_BENCH_CACHE_PREFIX"] = f"keyturn-bench-{os.getpid()}-{time.time_ns()}"
     import django
 
     django.setup()
@@ -114,6 +123,19 @@ def main() -> None:
         print(writes(results, duration, settings.PORTAL_LAST_USE_FLUSH_SECONDS))
     finally:
         scratch.drop()
+        forget_cache()
+
+
+def forget_cache() -> None:
+    """Delete this run's keys from a shared Redis (an in-process cache went with the server)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(None, write=True)
+        for key in client.scan_iter(match=f"{os.environ['KEYTURN_BENCH_CACHE_PREFIX']}:*"):
+            client.delete(key)
 
 
 # --------------------------------------------------------------------------- data

@@ -14,7 +14,7 @@ The cache is whatever ``CACHE_URL`` says (Redis to share counters between worker
 import os
 
 from portal.settings import *  # noqa: F403
-from portal.settings import BASE_DIR, DATABASES, MIDDLEWARE
+from portal.settings import BASE_DIR, CACHES, DATABASES, MIDDLEWARE
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1"]
@@ -26,6 +26,12 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 ROOT_URLCONF = "bench.introspect_urls"
 # First, so that every statement the request runs (the view's and other middleware's) counts.
 MIDDLEWARE = ["bench.introspect_urls.count_last_use_writes", *MIDDLEWARE]
+
+# A key prefix of this run's own (set by bench/introspect.py for the server too), so that
+# counters left in a shared Redis by an earlier run never land on this run's rows.
+CACHES = {
+    "default": {**CACHES["default"], "KEY_PREFIX": os.environ.get("KEYTURN_BENCH_CACHE_PREFIX", "")}
+}
 
 # High enough never to refuse the load, but on: its cache operations are part of the cost.
 PORTAL_INTROSPECT_RATE = 10_000_000

@@ -33,6 +33,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from . import counters
 from .models import BEARER_KINDS, VERIFYING_STATES, CredentialVersion
 
 logger = logging.getLogger(__name__)
@@ -62,27 +63,35 @@ def _lease_key(version_id: int) -> str:
 
 
 def record_use(version_id: int, *, now: datetime | None = None) -> None:
-    """Count one use of a version, now or at ``now``: one or two cache operations, no database.
+    """Count one use of a version, now or at ``now``. See ``record_uses``."""
+    record_uses([version_id], now=now)
+
+
+def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
+    """Count one use of each version: one round trip to the cache (on Redis), no database.
 
     The first use of a version in this process schedules its write one interval later;
     whichever request of this process comes after that (or ``flush_last_use``) writes it.
-    The time of use is sent to the cache at most once a second per version and process, so
+    The time of use goes to the cache at most once a second per version and process, so
     ``last_used_at`` is exact to the second.
     """
     try:
-        at = now.timestamp() if now is not None else time.time()
-        _add(_count_key(version_id), 1)
+        at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
         tick = time.monotonic()
+        send_time = []
         with _lock:
-            _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
-            send_time = now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0
-            if send_time:
-                _time_sent[version_id] = tick
-        if send_time:
-            cache.set(_at_key(version_id), at, timeout=None)
+            for version_id in version_ids:
+                _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+                if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
+                    _time_sent[version_id] = tick
+                    send_time.append(version_id)
+        counters.add_and_set(
+            {_count_key(version_id): 1 for version_id in version_ids},
+            {_at_key(version_id): at_ms for version_id in send_time},
+        )
         _sweep_local()
     except Exception:  # a use must never fail because of its bookkeeping
-        logger.exception("Could not record a use of version %s", version_id)
+        logger.exception("Could not record a use of versions %s", version_ids)
 
 
 def flush_version(version_id: int) -> bool:
@@ -115,8 +124,8 @@ def _write(version_id: int) -> None:
     taken = _take(version_id)
     if taken <= 0:
         return
-    at = cache.get(_at_key(version_id))
-    last_used = datetime.fromtimestamp(at, tz=UTC) if at is not None else timezone.now()
+    at_ms = cache.get(_at_key(version_id))
+    last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
     try:
         # One conditional expression, not read-modify-write: a slower flush of older uses
         # never moves last_used_at backwards.
@@ -125,7 +134,7 @@ def _write(version_id: int) -> None:
             last_used_at=Greatest(Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)),
         )
     except Exception:
-        _add(_count_key(version_id), taken)  # give the uses back for the next flush
+        counters.add(_count_key(version_id), taken)  # give the uses back for the next flush
         with _lock:
             _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
         raise
@@ -148,15 +157,6 @@ def _take(version_id: int) -> int:
     give_back = min(-left, pending)
     cache.incr(key, give_back)
     return pending - give_back
-
-
-def _add(key: str, delta: int) -> None:
-    """Atomically add ``delta`` to a counter, creating it if missing (and never expiring it)."""
-    try:
-        cache.incr(key, delta)
-    except ValueError:
-        if not cache.add(key, delta, timeout=None):
-            cache.incr(key, delta)  # another process created it between our two calls
 
 
 def _sweep_local() -> None:

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from credentials import usage
+from credentials import counters, usage
 from credentials.models import Kind
 from tests.introspection import introspect
 
@@ -51,7 +51,7 @@ def test_two_takers_at_once_split_the_count_without_double_counting(redis_cache,
             if n < 2:
                 taken[n] += usage._take(version.pk)
             else:
-                usage._add(key, 1)
+                counters.add(key, 1)
 
     run_together(4, hammer)
     left = cache.get(key)
@@ -62,7 +62,7 @@ def test_two_takers_at_once_split_the_count_without_double_counting(redis_cache,
 def test_only_one_of_two_flushers_at_once_writes(redis_cache, settings, issue):
     settings.PORTAL_LAST_USE_FLUSH_SECONDS = 30
     version = issue(Kind.API_KEY).version
-    usage._add(usage._count_key(version.pk), 7)
+    counters.add(usage._count_key(version.pk), 7)
     won = []
     run_together(2, lambda n: won.append(usage.flush_version(version.pk)))
     assert sorted(won) == [False, True]

@@ -30,12 +30,11 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import usage
+from .. import counters, usage
 from ..verification import VerifiedKey, verify_bearer
 
 logger = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ def introspect(request: HttpRequest) -> HttpResponse:
     caller, challenge = _authenticate(request.META.get("HTTP_AUTHORIZATION"))
     if caller is None:
         return _unauthorised(challenge)
-    usage.record_use(caller.version_id)  # the caller's own key was used too
     if REQUIRED_SCOPE not in caller.scopes:
+        usage.record_use(caller.version_id)  # the key was used, if not for this
         # RFC 6750 would answer 403 here; the issue asks for 401, and a service that gets
         # either must stop and fix its key, so nothing is lost by following it.
         return _unauthorised(
@@ -74,6 +73,7 @@ def introspect(request: HttpRequest) -> HttpResponse:
         )
     retry_after = _over_rate(caller)
     if retry_after:
+        usage.record_use(caller.version_id)
         response = _json(429, {"error": "rate_limited", "error_description": "Slow down."})
         response["Retry-After"] = str(retry_after)
         return response
@@ -81,18 +81,23 @@ def introspect(request: HttpRequest) -> HttpResponse:
     try:
         fields = _form_fields(request)
     except BadRequest as problem:
+        usage.record_use(caller.version_id)
         return _json(400, {"error": "invalid_request", "error_description": str(problem)})
     presented = fields.get("token")
     if not presented:
+        usage.record_use(caller.version_id)
         problem = "The token parameter is missing."
         return _json(400, {"error": "invalid_request", "error_description": problem})
     # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
     # anyway, since the token's own prefix says which kind it claims to be.
 
     found = verify_bearer(presented)
+    # The caller's own key counts as used, and so does a presented key that verified: one
+    # call, so that on Redis both cost a single round trip.
     if found is None:
+        usage.record_use(caller.version_id)
         return _no_store(HttpResponse(_INACTIVE, content_type="application/json"))
-    usage.record_use(found.version_id)
+    usage.record_uses([caller.version_id, found.version_id])
     return _json(200, _describe(found))
 
 
@@ -146,24 +151,13 @@ def _over_rate(caller: VerifiedKey) -> int:
     window = int(now // _RATE_WINDOW_SECONDS)
     key = f"keyturn:introspect:rate:v1:{caller.credential_id}:{window}"
     try:
-        count = _count_request(key)
+        count = counters.count_in_window(key, _RATE_WINDOW_SECONDS * 2)
     except Exception:
         logger.exception("Introspection rate limit unavailable; request let through")
         return 0
     if count <= limit:
         return 0
     return max(1, math.ceil((window + 1) * _RATE_WINDOW_SECONDS - now))
-
-
-def _count_request(key: str) -> int:
-    """Add one to this window's counter: incr first (one operation once the window exists),
-    add on a miss; both are atomic, so two processes opening the window never lose a count."""
-    try:
-        return cache.incr(key)
-    except ValueError:
-        if cache.add(key, 1, timeout=_RATE_WINDOW_SECONDS * 2):
-            return 1
-        return cache.incr(key)
 
 
 @sensitive_variables("body", "fields")
