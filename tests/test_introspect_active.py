@@ -77,3 +77,13 @@ def test_the_token_type_hint_is_accepted_and_does_not_change_the_answer(client, 
             HTTP_AUTHORIZATION=f"Bearer {caller_key}",
         )
         assert response.json() == plain
+
+
+def test_an_introspection_looks_up_the_caller_and_the_token_in_one_query(client, caller_key, issue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = issue(Kind.API_KEY).plaintext
+    with CaptureQueriesContext(connection) as queries:
+        assert introspect(client, token, caller_key).json()["active"] is True
+    assert len(queries) == 1

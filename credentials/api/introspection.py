@@ -35,7 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .. import counters, usage
-from ..verification import VerifiedKey, verify_bearer
+from ..verification import VerifiedKey, verify_bearers
 
 logger = logging.getLogger(__name__)
 
@@ -53,52 +53,66 @@ class BadRequest(Exception):
 
 @csrf_exempt  # authenticated by a bearer key in a header, never by a cookie
 @sensitive_post_parameters("token")
-@sensitive_variables("authorization", "presented", "fields", "body")
+@sensitive_variables("key", "presented", "fields")
 def introspect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         response = _json(405, {"error": "invalid_request", "error_description": "Use POST."})
         response["Allow"] = "POST"
         return response
+    key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+    if key is None:
+        return _unauthorised(_REALM)  # no bearer credentials: RFC 6750 asks for no error code
 
-    caller, challenge = _authenticate(request.META.get("HTTP_AUTHORIZATION"))
+    # The form is read before the caller is verified so that both secrets are looked up in
+    # one query; an unauthenticated caller still gets 401 first, and learns nothing else.
+    problem, presented = None, None
+    try:
+        presented = _form_fields(request).get("token") or None
+    except BadRequest as bad_form:
+        problem = str(bad_form)
+    if presented is None and problem is None:
+        problem = "The token parameter is missing."
+    # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
+    # anyway, since the token's own prefix says which kind it claims to be.
+    caller, found = verify_bearers([key, presented])
+
     if caller is None:
-        return _unauthorised(challenge)
+        return _unauthorised(
+            f'{_REALM}, error="invalid_token", '
+            'error_description="The key is unknown, malformed, revoked or expired."'
+        )
+    response, used = _answer(caller, found, problem)
+    # The caller's key counts as used whatever the answer, and so does a presented key that
+    # verified: one call, so that on Redis both cost a single round trip.
+    usage.record_uses(used)
+    return response
+
+
+def _answer(
+    caller: VerifiedKey, found: VerifiedKey | None, problem: str | None
+) -> tuple[HttpResponse, list[int]]:
+    """The answer to a verified caller, and the versions whose use it counts."""
     if REQUIRED_SCOPE not in caller.scopes:
-        usage.record_use(caller.version_id)  # the key was used, if not for this
         # RFC 6750 would answer 403 here; the issue asks for 401, and a service that gets
         # either must stop and fix its key, so nothing is lost by following it.
-        return _unauthorised(
+        challenge = (
             f'{_REALM}, error="insufficient_scope", scope="{REQUIRED_SCOPE}", '
             'error_description="This key does not carry the introspect scope."'
         )
+        return _unauthorised(challenge), [caller.version_id]
     retry_after = _over_rate(caller)
     if retry_after:
-        usage.record_use(caller.version_id)
         response = _json(429, {"error": "rate_limited", "error_description": "Slow down."})
         response["Retry-After"] = str(retry_after)
-        return response
-
-    try:
-        fields = _form_fields(request)
-    except BadRequest as problem:
-        usage.record_use(caller.version_id)
-        return _json(400, {"error": "invalid_request", "error_description": str(problem)})
-    presented = fields.get("token")
-    if not presented:
-        usage.record_use(caller.version_id)
-        problem = "The token parameter is missing."
-        return _json(400, {"error": "invalid_request", "error_description": problem})
-    # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
-    # anyway, since the token's own prefix says which kind it claims to be.
-
-    found = verify_bearer(presented)
-    # The caller's own key counts as used, and so does a presented key that verified: one
-    # call, so that on Redis both cost a single round trip.
+        return response, [caller.version_id]
+    if problem:
+        return _json(400, {"error": "invalid_request", "error_description": problem}), [
+            caller.version_id
+        ]
     if found is None:
-        usage.record_use(caller.version_id)
-        return _no_store(HttpResponse(_INACTIVE, content_type="application/json"))
-    usage.record_uses([caller.version_id, found.version_id])
-    return _json(200, _describe(found))
+        inactive = HttpResponse(_INACTIVE, content_type="application/json")
+        return _no_store(inactive), [caller.version_id]
+    return _json(200, _describe(found)), [caller.version_id, found.version_id]
 
 
 def _describe(found: VerifiedKey) -> dict:
@@ -120,21 +134,16 @@ def _describe(found: VerifiedKey) -> dict:
     return answer
 
 
-@sensitive_variables("authorization", "presented")
-def _authenticate(authorization: str | None) -> tuple[VerifiedKey | None, str]:
-    """The caller's verified key, or None with the ``WWW-Authenticate`` value to send."""
+@sensitive_variables("authorization")
+def _bearer_key(authorization: str | None) -> str | None:
+    """What follows ``Bearer`` in the Authorization header (possibly ""), or None if the
+    header is missing or names another scheme."""
     if not authorization:
-        return None, _REALM  # no credentials at all: RFC 6750 asks for no error code
-    scheme, _, presented = authorization.strip().partition(" ")
+        return None
+    scheme, _, key = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
-        return None, _REALM
-    caller = verify_bearer(presented.strip())
-    if caller is None:
-        return None, (
-            f'{_REALM}, error="invalid_token", '
-            'error_description="The key is unknown, malformed, revoked or expired."'
-        )
-    return caller, ""
+        return None
+    return key.strip()
 
 
 def _over_rate(caller: VerifiedKey) -> int:
