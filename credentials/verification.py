@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -73,9 +73,23 @@ def _fetch_rows(digests: list[str]) -> list[tuple]:
             cursor.execute(_lookup_sql("django", len(digests)), params)
             return cursor.fetchall()
     sql = _lookup_sql(vendor, len(digests))
-    # What Django's own cursor() does first: drop a connection that failed its health check,
-    # refuse one shared across threads, then connect.
-    connection.close_if_health_check_failed()
+    try:
+        return _run_lookup(vendor, sql, params)
+    except (InterfaceError, OperationalError):
+        # The health check below is taken as done instead of run: on PostgreSQL it is a
+        # `SELECT 1` round trip, as dear as the lookup itself. A connection that died since
+        # the last request fails here instead; outside a transaction the read is simply
+        # retried once on a fresh connection, which is what the health check would have done.
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return _run_lookup(vendor, sql, params)
+
+
+def _run_lookup(vendor: str, sql: str, params: list) -> list[tuple]:
+    # What Django's own cursor() does first, but the health check: refuse a connection
+    # shared across threads, then connect.
+    connection.health_check_done = True
     connection.validate_thread_sharing()
     connection.ensure_connection()
     with connection.wrap_database_errors:
