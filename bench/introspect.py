@@ -57,7 +57,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)  # seconds, one per answered request
     elapsed: float = 0.0
     wrong: int = 0  # a status or body that is not the expected one
-    writes: list[tuple[str, float]] = field(default_factory=list)  # (version id, when)
+    writes: list[tuple[str, float]] = field(default_factory=list)  # (version, server time)
 
     def add(self, other: Result) -> None:
         self.latencies += other.latencies
@@ -237,7 +237,9 @@ def client_process(port, requests, threads, seconds, max_requests, expect) -> Re
             start = head.lower().find(marker)
             if start >= 0:
                 ids = head[start + len(marker) :].split(b"\r\n", 1)[0].decode()
-                mine.writes += [(version_id, time.time()) for version_id in ids.split(",")]
+                for write in ids.split(","):
+                    version_id, _, when = write.partition("@")
+                    mine.writes.append((version_id, float(when)))
             i += 1
         with lock:
             out.add(mine)

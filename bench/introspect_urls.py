@@ -3,6 +3,8 @@
 Benchmark only: the product never routes to anything here.
 """
 
+import time
+
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
@@ -23,7 +25,8 @@ def trivial(request):
 def count_last_use_writes(get_response):
     """On introspection requests, report the versions whose row this request updated.
 
-    Sent back as ``X-Bench-Version-Writes: 12,40`` so the client can check, across all
+    Sent back as ``X-Bench-Version-Writes: 12@1764620000.123,40@...`` (version id and the
+    server's clock at the write) so the client can check, across all
     workers, that no version is written more than once per interval. The trivial view does
     not pass through it, so its small cost falls on introspection only.
     """
@@ -35,7 +38,7 @@ def count_last_use_writes(get_response):
 
         def watch(execute, sql, params, many, context):
             if sql.startswith(_UPDATE):
-                written.append(str(params[-1]))
+                written.append(f"{params[-1]}@{time.time():.3f}")
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(watch):

@@ -80,3 +80,53 @@ def count_in_window(key: str, timeout: int) -> int:
         if cache.add(key, 1, timeout=timeout):
             return 1
         return cache.incr(key)
+
+
+def claim(key: str, value: int, timeout: int) -> tuple[bool, int | None]:
+    """Set ``key`` to ``value`` for ``timeout`` seconds unless it is set: (won, value held).
+
+    Atomic (SET NX on Redis, ``add`` elsewhere): of two processes claiming at once, one wins.
+    The loser learns the value the winner stored. One round trip on Redis.
+    """
+    client = _redis()
+    if client is not None:
+        full_key = cache.make_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(full_key, int(value), ex=timeout, nx=True)
+        pipe.get(full_key)
+        won, held = pipe.execute()
+        return bool(won), int(held) if held is not None else None
+    if cache.add(key, int(value), timeout=timeout):
+        return True, int(value)
+    return False, cache.get(key)
+
+
+def take(key: str) -> int:
+    """Move a counter's value out of the cache, leaving 0: exactly once, whoever else takes.
+
+    On Redis, one GETSET: atomic. Elsewhere, ``decr`` by what was read: if another taker read
+    the same value and decremented first, ours goes below zero by what it took; we hand that
+    part back and keep the rest, so between the two of them every count is taken once.
+    """
+    client = _redis()
+    if client is not None:
+        held = client.getset(cache.make_key(key), 0)
+        return max(int(held), 0) if held is not None else 0
+    pending = cache.get(key) or 0
+    if pending <= 0:
+        return 0
+    left = cache.decr(key, pending)
+    if left >= 0:
+        return pending
+    give_back = min(-left, pending)
+    cache.incr(key, give_back)
+    return pending - give_back
+
+
+def get(key: str) -> int | None:
+    """A counter's or stored integer's value (None if missing). One round trip on Redis."""
+    client = _redis()
+    if client is not None:
+        held = client.get(cache.make_key(key))
+        return int(held) if held is not None else None
+    return cache.get(key)

@@ -97,16 +97,17 @@ def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
 def flush_version(version_id: int) -> bool:
     """Write a version's counted uses to its row, unless it was written within the interval.
 
-    The lease (an atomic cache ``add`` with the interval as its timeout) lets one process per
-    interval write; the count is then taken with an atomic decrement, so uses counted while
-    it writes stay for the next flush. Returns True if this call took the lease.
+    The lease (an atomic claim with the interval as its timeout) lets one process per
+    interval write; the count is then taken atomically, so uses counted while it writes
+    stay for the next flush. Returns True if this call took the lease.
     """
     interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
-    lease_ends = time.time() + interval
-    if not cache.add(_lease_key(version_id), lease_ends, timeout=interval):
+    won, lease_ends_ms = counters.claim(
+        _lease_key(version_id), int((time.time() + interval) * 1000), timeout=interval
+    )
+    if not won:
         # Another process wrote it lately: look again when its lease ends, not before.
-        other_ends = cache.get(_lease_key(version_id))
-        wait = (other_ends - time.time()) if isinstance(other_ends, float) else interval
+        wait = (lease_ends_ms / 1000 - time.time()) if lease_ends_ms else interval
         with _lock:
             if version_id in _due:
                 _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
@@ -124,7 +125,7 @@ def _write(version_id: int) -> None:
     taken = _take(version_id)
     if taken <= 0:
         return
-    at_ms = cache.get(_at_key(version_id))
+    at_ms = counters.get(_at_key(version_id))
     last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
     try:
         # One conditional expression, not read-modify-write: a slower flush of older uses
@@ -141,22 +142,8 @@ def _write(version_id: int) -> None:
 
 
 def _take(version_id: int) -> int:
-    """Move the pending count out of the cache, safe against a second taker at the same time.
-
-    ``decr`` is atomic. If another flusher read the same count and decremented first, our
-    decrement goes below zero by what it took; we hand that part back and keep the rest, so
-    between the two of them every use is taken exactly once.
-    """
-    key = _count_key(version_id)
-    pending = cache.get(key) or 0
-    if pending <= 0:
-        return 0
-    left = cache.decr(key, pending)
-    if left >= 0:
-        return pending
-    give_back = min(-left, pending)
-    cache.incr(key, give_back)
-    return pending - give_back
+    """Move the version's pending count out of the cache (see ``counters.take``)."""
+    return counters.take(_count_key(version_id))
 
 
 def _sweep_local() -> None:

@@ -40,7 +40,11 @@ def run_together(count, target):
     assert not errors, errors
 
 
-def test_two_takers_at_once_split_the_count_without_double_counting(redis_cache, issue):
+@pytest.mark.parametrize("backend", ["redis", "in-process"])
+def test_two_takers_at_once_split_the_count_without_double_counting(request, backend, issue):
+    """Redis takes with one GETSET; the in-process cache with the decrement-and-hand-back."""
+    if backend == "redis":
+        request.getfixturevalue("redis_cache")
     version = issue(Kind.API_KEY).version
     key = usage._count_key(version.pk)
     taken = [0, 0]
