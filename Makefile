@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup install lint bench clean
+.PHONY: run test setup install lint bench bench-introspect clean
 
 run: setup
 	$(PY) manage.py seed_demo
@@ -39,6 +39,9 @@ lint: install
 
 bench: setup
 	$(PY) bench/verify.py
+
+bench-introspect: setup
+	$(PY) bench/introspect.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

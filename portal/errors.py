@@ -15,7 +15,7 @@ from credentials import crypto
 
 class KeyturnExceptionReporterFilter(SafeExceptionReporterFilter):
     hidden_settings = re.compile(
-        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|CACHE_URL", flags=re.I
+        "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|CACHE_URL", flags=re.I
     )
     _secret_names = re.compile(
         r"key|secret|plaintext|presented|token|digest|ciphertext|password|issued|nonce|context",
@@ -45,7 +45,7 @@ class KeyturnExceptionReporterFilter(SafeExceptionReporterFilter):
         if request is None:
             return parameters
         parameters = parameters.copy()
-        for name in ("public_key", "note", "once", "password", "password1", "password2"):
+        for name in ("public_key", "note", "once", "password", "password1", "password2", "token"):
             if name in parameters:
                 parameters[name] = self.cleansed_substitute
         return parameters

@@ -94,16 +94,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
-        # Lets the key-verification lookup run as a prepared statement (Django's own queries
-        # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+# Reuse connections between requests: a fresh one costs more than the key lookup it serves
+# (SQLite re-reads its schema and re-runs the PRAGMAs above; PostgreSQL authenticates).
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if not _SQLITE and env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
+    # Lets the key-verification lookup run as a prepared statement (Django's own queries
+    # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
+    # The in-process cache holds last-use counters until they are written; its default of
+    # 300 entries would cull (and so lose) counts once a few hundred keys are in use.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
 
 # --------------------------------------------------------------------------- auth and i18n
 
@@ -197,6 +203,10 @@ PORTAL_REACTIVATION_WINDOW_MINUTES = _whole_number(
 )
 PORTAL_MAX_LIFETIME_DAYS = _whole_number("PORTAL_MAX_LIFETIME_DAYS", 365, 1, 10 * 365)
 PORTAL_DEFAULT_OVERLAP_HOURS = _whole_number("PORTAL_DEFAULT_OVERLAP_HOURS", 24, 0, 30 * 24)
+# Introspection: requests per minute allowed to each calling credential (0 turns the limit off).
+PORTAL_INTROSPECT_RATE = _whole_number("PORTAL_INTROSPECT_RATE", 6000, 0, 10_000_000)
+# Last use is counted in the cache and written at most once per version per this many seconds.
+PORTAL_LAST_USE_FLUSH_SECONDS = _whole_number("PORTAL_LAST_USE_FLUSH_SECONDS", 60, 1, 3600)
 
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))

@@ -106,6 +106,12 @@ def issue(app, system_actor):
     return _issue
 
 
+@pytest.fixture
+def caller_key(issue):
+    """The plaintext of a key scoped ``introspect``, as a service calling introspection holds."""
+    return issue(Kind.API_KEY, name="Introspecting service", scopes=["introspect"]).plaintext
+
+
 def new_public_key_pem() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -132,3 +138,62 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# --------------------------------------------------------------------------- Redis
+
+REDIS_URL = os.environ.get("KEYTURN_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Point Django's default cache at Redis, under a key prefix of this test's own.
+
+    Skips when Redis does not answer, unless ``KEYTURN_REQUIRE_REDIS=1`` (then fails loudly).
+    The test's keys are deleted afterwards; nothing else in that Redis database is touched.
+    """
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("KEYTURN_REQUIRE_REDIS") == "1":
+            pytest.fail(f"KEYTURN_REQUIRE_REDIS=1, but Redis at {REDIS_URL} is down: {error}")
+        pytest.skip(f"needs Redis at {REDIS_URL} (set KEYTURN_TEST_REDIS_URL): {error}")
+    prefix = f"keyturn-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield client
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with an empty in-process cache: no counter or rate limit carries over.
+
+    Only the in-process cache is cleared; a Redis one is never flushed (``redis_cache`` gives
+    each test a key prefix of its own instead).
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from credentials import usage
+
+    def clear():
+        if isinstance(caches["default"], LocMemCache):
+            caches["default"].clear()
+        usage.forget_local_state()
+
+    clear()
+    yield
+    clear()

@@ -148,3 +148,36 @@ def test_the_driver_fast_path_and_the_logged_path_give_the_same_answer(issue):
         connection.force_debug_cursor = False
     assert unlogged == logged
     assert unlogged.version_id == issued.version.pk
+
+
+def test_verifying_several_secrets_at_once_answers_as_one_at_a_time_in_one_query(issue):
+    from credentials.verification import verify_bearers
+
+    live = issue(Kind.API_KEY, name="live")
+    secret = issue(Kind.CLIENT_SECRET, name="secret")
+    revoked = issue(Kind.API_KEY, name="revoked")
+    lifecycle.version_revoke(actor=ACTOR, version=revoked.version, reason=RevokeReason.ROUTINE)
+    presented = [
+        live.plaintext,
+        None,
+        "ktak_" + "A" * 46,
+        revoked.plaintext,
+        secret.plaintext,
+        live.plaintext,
+        crypto.generate_token("api_key"),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        together = verify_bearers(presented)
+    assert len(queries) == 1
+    assert together == [verify_bearer(one) for one in presented]
+    assert [answer and answer.version_id for answer in together] == [
+        live.version.pk, None, None, None, secret.version.pk, live.version.pk, None
+    ]  # fmt: skip
+
+
+def test_verifying_only_malformed_secrets_at_once_makes_no_query(db):
+    from credentials.verification import verify_bearers
+
+    with CaptureQueriesContext(connection) as queries:
+        assert verify_bearers(["nope", None, ""]) == [None, None, None]
+    assert len(queries) == 0

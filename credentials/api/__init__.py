@@ -1,0 +1,1 @@
+"""Keyturn's machine-facing API, mounted at ``/api/v1/``."""

@@ -1,0 +1,231 @@
+"""``POST /api/v1/introspect``: token introspection (RFC 7662) for the services that trust Keyturn.
+
+A plain function view, kept free of any framework because it is the hot path: one lookup of
+the caller's key, one of the presented token (both through ``verify_bearer``, which reads the
+database on every call so that a revoke counts at once), and cache operations for the rate
+limit and the last-use counters. No session or cookie is ever consulted: the caller
+authenticates with ``Authorization: Bearer <key>`` alone, so the view is exempt from CSRF.
+
+What an active answer means (the fields RFC 7662 leaves to the server):
+
+- ``token_type``: the Keyturn kind of the presented secret, ``api_key`` or ``client_secret``;
+- ``sub``: the credential the secret belongs to, ``credential:<id>``, the same across rotations;
+- ``jti``: the version's public id (a UUID): this one secret, never reused;
+- ``client_id``: the app holding the credential; ``scope``: its scopes, space-separated;
+- ``iat``: when the version became active; ``exp``: when it stops verifying (its expiry, or the
+  end of its overlap while retiring, whichever is sooner), both in seconds since the epoch;
+- ``keyturn_version``: the version number; ``keyturn_state``: ``active`` or ``retiring``.
+
+Anything not active (unknown, malformed, revoked, expired, past its overlap, of a kind that
+cannot be presented) is exactly ``{"active": false}``, with nothing that tells the cases apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from .. import counters, usage
+from ..verification import VerifiedKey, verify_bearers
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_SCOPE = "introspect"
+MAX_BODY_BYTES = 4096  # a token is under 80 characters; anything near this is not a request
+_MAX_FIELDS = 8
+_REALM = 'Bearer realm="keyturn"'
+_INACTIVE = b'{"active": false}'
+_RATE_WINDOW_SECONDS = 60
+
+
+class BadRequest(Exception):
+    """A request we answer with 400 ``invalid_request``; the message is safe to send back."""
+
+
+@csrf_exempt  # authenticated by a bearer key in a header, never by a cookie
+@sensitive_post_parameters("token")
+@sensitive_variables("key", "presented", "fields")
+def introspect(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        response = _json(405, {"error": "invalid_request", "error_description": "Use POST."})
+        response["Allow"] = "POST"
+        return response
+    key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+    if key is None:
+        return _unauthorised(_REALM)  # no bearer credentials: RFC 6750 asks for no error code
+
+    # The form is read before the caller is verified so that both secrets are looked up in
+    # one query; an unauthenticated caller still gets 401 first, and learns nothing else.
+    problem, presented = None, None
+    try:
+        presented = _form_fields(request).get("token") or None
+    except BadRequest as bad_form:
+        problem = str(bad_form)
+    if presented is None and problem is None:
+        problem = "The token parameter is missing."
+    # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
+    # anyway, since the token's own prefix says which kind it claims to be.
+    caller, found = verify_bearers([key, presented])
+
+    if caller is None:
+        return _unauthorised(
+            f'{_REALM}, error="invalid_token", '
+            'error_description="The key is unknown, malformed, revoked or expired."'
+        )
+    response, used = _answer(caller, found, problem)
+    # The caller's key counts as used whatever the answer, and so does a presented key that
+    # verified: one call, so that on Redis both cost a single round trip.
+    usage.record_uses(used)
+    return response
+
+
+def _answer(
+    caller: VerifiedKey, found: VerifiedKey | None, problem: str | None
+) -> tuple[HttpResponse, list[int]]:
+    """The answer to a verified caller, and the versions whose use it counts."""
+    if REQUIRED_SCOPE not in caller.scopes:
+        # RFC 6750 would answer 403 here; the issue asks for 401, and a service that gets
+        # either must stop and fix its key, so nothing is lost by following it.
+        challenge = (
+            f'{_REALM}, error="insufficient_scope", scope="{REQUIRED_SCOPE}", '
+            'error_description="This key does not carry the introspect scope."'
+        )
+        return _unauthorised(challenge), [caller.version_id]
+    retry_after = _over_rate(caller)
+    if retry_after:
+        response = _json(429, {"error": "rate_limited", "error_description": "Slow down."})
+        response["Retry-After"] = str(retry_after)
+        return response, [caller.version_id]
+    if problem:
+        return _json(400, {"error": "invalid_request", "error_description": problem}), [
+            caller.version_id
+        ]
+    if found is None:
+        inactive = HttpResponse(_INACTIVE, content_type="application/json")
+        return _no_store(inactive), [caller.version_id]
+    return _json(200, _describe(found)), [caller.version_id, found.version_id]
+
+
+def _describe(found: VerifiedKey) -> dict:
+    ends = [moment for moment in (found.expires_at, found.retire_at) if moment is not None]
+    answer = {
+        "active": True,
+        "scope": " ".join(found.scopes),
+        "client_id": found.client_id,
+        "token_type": found.kind,
+        "exp": _epoch(min(ends)) if ends else None,
+        "iat": _epoch(found.activated_at),
+        "sub": f"credential:{found.credential_id}",
+        "jti": str(found.public_id),
+        "keyturn_version": found.number,
+        "keyturn_state": found.state,
+    }
+    if answer["exp"] is None:
+        del answer["exp"]  # never expires: RFC 7662 makes exp optional
+    return answer
+
+
+@sensitive_variables("authorization")
+def _bearer_key(authorization: str | None) -> str | None:
+    """What follows ``Bearer`` in the Authorization header (possibly ""), or None if the
+    header is missing or names another scheme."""
+    if not authorization:
+        return None
+    scheme, _, key = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return key.strip()
+
+
+def _over_rate(caller: VerifiedKey) -> int:
+    """Seconds to wait if the caller's credential is over its budget this minute, else 0.
+
+    A fixed one-minute window in the shared cache, per credential (so rotating a key does
+    not reset its budget). If the cache is down the request is let through and logged: a
+    service checking keys matters more than the limit.
+    """
+    limit = settings.PORTAL_INTROSPECT_RATE
+    if not limit:
+        return 0
+    now = time.time()
+    window = int(now // _RATE_WINDOW_SECONDS)
+    key = f"keyturn:introspect:rate:v1:{caller.credential_id}:{window}"
+    try:
+        count = counters.count_in_window(key, _RATE_WINDOW_SECONDS * 2)
+    except Exception:
+        logger.exception("Introspection rate limit unavailable; request let through")
+        return 0
+    if count <= limit:
+        return 0
+    return max(1, math.ceil((window + 1) * _RATE_WINDOW_SECONDS - now))
+
+
+@sensitive_variables("body", "fields")
+def _form_fields(request: HttpRequest) -> dict[str, str]:
+    """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise BadRequest("Send the token form-encoded (application/x-www-form-urlencoded).")
+    charset = request.content_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise BadRequest("The form must be encoded in UTF-8.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BadRequest("The Content-Length header is not a number.") from None
+    if declared > MAX_BODY_BYTES:
+        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form is not valid UTF-8 form encoding.") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise BadRequest(f"The {name[:40]} parameter is given more than once.")
+        fields[name] = value
+    return fields
+
+
+def _unauthorised(challenge: str) -> HttpResponse:
+    body = {"error": "invalid_token"}
+    if 'error="insufficient_scope"' in challenge:
+        body = {"error": "insufficient_scope"}
+    elif "error=" not in challenge:
+        body = {"error": "invalid_request", "error_description": "Authenticate with a bearer key."}
+    response = _json(401, body)
+    response["WWW-Authenticate"] = challenge
+    return response
+
+
+def _json(status: int, payload: dict) -> HttpResponse:
+    return _no_store(
+        HttpResponse(json.dumps(payload).encode(), status=status, content_type="application/json")
+    )
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())

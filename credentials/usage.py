@@ -1,0 +1,210 @@
+"""Last use of each version, counted in the cache and written to the database in batches.
+
+A verification must not cost a database write, so each use only touches the cache: it adds
+one to the version's counter and notes the time. The database row (``last_used_at`` and
+``use_count``) is brought up to date by a *flush*, at most once per version every
+``PORTAL_LAST_USE_FLUSH_SECONDS`` (the interval): a process that counted a use writes it one
+interval later, on its next request after that (looked for at most once a second), unless
+another process wrote the version in the meantime; ``manage.py flush_last_use`` writes
+whatever a stopped or idle process left behind. So the row is at most one interval, plus the
+time to the next request or ``flush_last_use`` run, behind the truth.
+
+Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
+Django's in-process cache (the embedded default) keeps a counter per process: counts stay
+exact, but each process writes on its own interval and a process that is stopped loses the
+uses it had not yet written; ``flush_last_use`` run from another process cannot see them.
+
+Only version ids, counts and times are kept in the cache: never a secret or a digest.
+Nothing here raises: a cache or database failure is logged and the count is kept (or given
+back) for the next flush, so it never fails the request that used the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from . import counters
+from .models import BEARER_KINDS, VERIFYING_STATES, CredentialVersion
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "keyturn:use:v1"
+# How often a process looks at the versions it has used (a monotonic check, no I/O).
+_LOCAL_SWEEP_SECONDS = 1.0
+
+_lock = threading.Lock()
+# Versions this process counted and may still have to write, each with the monotonic time at
+# which to try: a use costs no lease check, only a look at this dictionary.
+_due: dict[int, float] = {}
+_time_sent: dict[int, float] = {}  # when this process last sent each version's time of use
+_last_local_sweep = 0.0
+
+
+def _count_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:count"
+
+
+def _at_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:at"
+
+
+def _lease_key(version_id: int) -> str:
+    return f"{_PREFIX}:{version_id}:lease"
+
+
+def record_use(version_id: int, *, now: datetime | None = None) -> None:
+    """Count one use of a version, now or at ``now``. See ``record_uses``."""
+    record_uses([version_id], now=now)
+
+
+def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
+    """Count one use of each version: one round trip to the cache (on Redis), no database.
+
+    The first use of a version in this process schedules its write one interval later;
+    whichever request of this process comes after that (or ``flush_last_use``) writes it.
+    The time of use goes to the cache at most once a second per version and process, so
+    ``last_used_at`` is exact to the second.
+    """
+    try:
+        at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
+        tick = time.monotonic()
+        send_time = []
+        with _lock:
+            for version_id in version_ids:
+                _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+                if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
+                    _time_sent[version_id] = tick
+                    send_time.append(version_id)
+        counters.add_and_set(
+            {_count_key(version_id): 1 for version_id in version_ids},
+            {_at_key(version_id): at_ms for version_id in send_time},
+        )
+        _sweep_local()
+    except Exception:  # a use must never fail because of its bookkeeping
+        logger.exception("Could not record a use of versions %s", version_ids)
+
+
+def flush_version(version_id: int) -> bool:
+    """Write a version's counted uses to its row, unless it was written within the interval.
+
+    The lease (an atomic claim with the interval as its timeout) lets one process per
+    interval write; the count is then taken atomically, so uses counted while it writes
+    stay for the next flush. Returns True if this call took the lease.
+    """
+    interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
+    won, lease_ends_ms = counters.claim(
+        _lease_key(version_id), int((time.time() + interval) * 1000), timeout=interval
+    )
+    if not won:
+        # Another process wrote it lately: look again when its lease ends, not before.
+        wait = (lease_ends_ms / 1000 - time.time()) if lease_ends_ms else interval
+        with _lock:
+            if version_id in _due:
+                _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
+        return False
+    with _lock:
+        _due.pop(version_id, None)
+    try:
+        _write(version_id)
+    except Exception:
+        logger.exception("Could not write the last use of version %s", version_id)
+    return True
+
+
+def _write(version_id: int) -> None:
+    taken = _take(version_id)
+    if taken <= 0:
+        return
+    at_ms = counters.get(_at_key(version_id))
+    last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
+    try:
+        # One conditional expression, not read-modify-write: a slower flush of older uses
+        # never moves last_used_at backwards.
+        CredentialVersion.objects.filter(pk=version_id).update(
+            use_count=F("use_count") + taken,
+            last_used_at=Greatest(Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)),
+        )
+    except Exception:
+        counters.add(_count_key(version_id), taken)  # give the uses back for the next flush
+        with _lock:
+            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+        raise
+
+
+def _take(version_id: int) -> int:
+    """Move the version's pending count out of the cache (see ``counters.take``)."""
+    return counters.take(_count_key(version_id))
+
+
+def _sweep_local() -> None:
+    """Flush the versions this process used whose interval is over (looked at once a second)."""
+    global _last_local_sweep
+    tick = time.monotonic()
+    with _lock:
+        if tick - _last_local_sweep < _LOCAL_SWEEP_SECONDS:
+            return
+        _last_local_sweep = tick
+        versions = [version_id for version_id, due in _due.items() if due <= tick]
+    for version_id in versions:
+        flush_version(version_id)
+
+
+def flush_pending(*, now: datetime | None = None) -> int:
+    """Flush every version with uses waiting in the cache; return how many were written.
+
+    For ``manage.py flush_last_use`` (cron, or the clock): it finds the versions that could
+    have been used (verifying now, or stopped within a day) and asks the cache for their
+    counters in batches, so uses counted by a process that has since stopped are written too.
+    """
+    now = now or timezone.now()
+    recent = now - timedelta(days=1)
+    candidates = (
+        CredentialVersion.objects.filter(credential__kind__in=BEARER_KINDS)
+        .filter(
+            Q(state__in=VERIFYING_STATES) | Q(revoked_at__gte=recent) | Q(expired_at__gte=recent)
+        )
+        .values_list("pk", flat=True)
+        .iterator(chunk_size=1000)
+    )
+    written = 0
+    for chunk in _chunks(candidates, 1000):
+        counts = cache.get_many([_count_key(version_id) for version_id in chunk])
+        for version_id in chunk:
+            if (counts.get(_count_key(version_id)) or 0) > 0:
+                written += flush_version(version_id)
+    return written
+
+
+def pending_uses(version_id: int) -> int:
+    """Uses counted in the cache and not yet written (for tests and diagnostics)."""
+    return cache.get(_count_key(version_id)) or 0
+
+
+def forget_local_state() -> None:
+    """Drop this process's list of versions to sweep (tests start each case from nothing)."""
+    global _last_local_sweep
+    with _lock:
+        _due.clear()
+        _time_sent.clear()
+        _last_local_sweep = 0.0
+
+
+def _chunks(items: Iterable[int], size: int):
+    chunk: list[int] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,148 @@
+"""Uses are counted in the cache and written in batches: one write per version per interval."""
+
+import time
+
+import pytest
+from django.db import DatabaseError, connection
+from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
+
+from credentials import crypto, usage
+from credentials.models import CredentialVersion, Kind
+from tests.introspection import introspect
+
+pytestmark = pytest.mark.django_db
+
+
+def version_writes(queries) -> int:
+    table = CredentialVersion._meta.db_table
+    return sum(
+        1 for query in queries if query["sql"].startswith("UPDATE") and table in query["sql"]
+    )
+
+
+def stored(version) -> tuple[int, object]:
+    version.refresh_from_db()
+    return version.use_count, version.last_used_at
+
+
+@pytest.fixture
+def service(issue):
+    caller = issue(Kind.API_KEY, name="Service", scopes=["introspect"])
+    token = issue(Kind.API_KEY, name="Presented")
+    return caller, token
+
+
+def test_many_introspections_within_the_interval_write_nothing(client, service):
+    caller, token = service
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(50):
+            assert introspect(client, token.plaintext, caller.plaintext).status_code == 200
+    assert version_writes(queries) == 0
+    assert stored(token.version) == (0, None)
+    assert usage.pending_uses(token.version.pk) == 50
+    assert usage.pending_uses(caller.version.pk) == 50
+
+
+def test_after_the_interval_one_request_writes_each_version_once_with_the_exact_count(
+    client, settings, service
+):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
+    caller, token = service
+    for _ in range(20):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(20):
+            introspect(client, token.plaintext, caller.plaintext)
+    assert version_writes(queries) == 2  # one per version, however many requests follow
+    for version in (token.version, caller.version):
+        written = stored(version)[0]
+        assert written >= 20  # everything counted before the interval ended...
+        assert written + usage.pending_uses(version.pk) == 40  # ...and nothing lost or doubled
+
+
+def test_counts_are_exact_once_the_interval_has_passed_and_a_flush_ran(client, settings, service):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
+    caller, token = service
+    for _ in range(30):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    with CaptureQueriesContext(connection) as queries:
+        assert usage.flush_pending() == 2
+    assert version_writes(queries) == 2
+    assert stored(token.version)[0] == 30
+    assert stored(caller.version)[0] == 30
+    assert usage.pending_uses(token.version.pk) == 0
+    last_used = stored(token.version)[1]
+    assert last_used is not None
+
+
+def test_the_next_request_after_the_interval_writes_what_this_process_counted(
+    client, settings, issue, service
+):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
+    caller, token = service
+    quiet = issue(Kind.API_KEY, name="Used, then quiet")
+    for _ in range(5):
+        introspect(client, quiet.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    introspect(client, token.plaintext, caller.plaintext)  # a request about another key
+    assert stored(quiet.version)[0] == 5
+    assert stored(quiet.version)[1] is not None
+
+
+def test_a_version_that_is_not_used_is_never_written(client, service, issue):
+    caller, token = service
+    idle = issue(Kind.API_KEY, name="Idle")
+    introspect(client, token.plaintext, caller.plaintext)
+    assert stored(idle.version) == (0, None)
+
+
+def test_an_inactive_token_counts_no_use_of_anything_but_the_caller(client, service):
+    caller, token = service
+    introspect(client, crypto.generate_token("api_key"), caller.plaintext)
+    assert usage.pending_uses(caller.version.pk) == 1
+    assert usage.pending_uses(token.version.pk) == 0
+
+
+def test_a_failing_database_write_does_not_fail_the_introspection_and_loses_nothing(
+    client, settings, service, monkeypatch
+):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1
+    caller, token = service
+    real_update = QuerySet.update
+
+    def failing_update(self, **kwargs):
+        if self.model is CredentialVersion and "use_count" in kwargs:
+            raise DatabaseError("disk full")
+        return real_update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", failing_update)
+    for _ in range(3):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(1.1)
+    response = introspect(client, token.plaintext, caller.plaintext)  # its write fails
+    assert response.json()["active"] is True
+    assert stored(token.version)[0] == 0
+    assert usage.pending_uses(token.version.pk) == 4  # the failed batch was given back
+
+    monkeypatch.setattr(QuerySet, "update", real_update)
+    time.sleep(1.1)
+    usage.flush_pending()
+    assert stored(token.version)[0] == 4
+    assert stored(caller.version)[0] == 4
+
+
+def test_a_failing_cache_does_not_fail_the_introspection(client, settings, service):
+    caller, token = service
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
+    response = introspect(client, token.plaintext, caller.plaintext)
+    assert response.status_code == 200
+    assert response.json()["active"] is True
