@@ -21,6 +21,10 @@ def _revoked(issue):
     return lifecycle.version_revoke(actor=ACTOR, version=version, reason=RevokeReason.ROUTINE)
 
 
+def _endpoint(issue):
+    return issue(Kind.ENDPOINT_SECRET).credential.endpoint
+
+
 def _version_path(version, suffix=""):
     return f"/api/v1/credentials/{version.credential_id}/versions/{version.number}{suffix}"
 
@@ -34,7 +38,7 @@ OPERATIONS = {
     ),
     "list_endpoints": ("get", lambda issue: "/api/v1/endpoints", None, "credentials:read", 200),
     "get_endpoint": (
-        "get", lambda issue: f"/api/v1/endpoints/{issue(Kind.ENDPOINT_SECRET).credential.endpoint_id}",
+        "get", lambda issue: f"/api/v1/endpoints/{_endpoint(issue).pk}",
         None, "credentials:read", 200,
     ),
     "list_credentials": (
@@ -139,7 +143,9 @@ REFUSED_CALLERS = {
     "malformed key": (lambda issue: "ktak_not-a-key", 401, "unauthenticated"),
     "revoked key": (lambda issue: _revoked_key(), 401, "unauthenticated"),
     "expired key": (lambda issue: _expired_key(), 401, "unauthenticated"),
-    "key past its expiry, not yet swept": (lambda issue: _past_expiry_key(), 401, "unauthenticated"),
+    "key past its expiry, not yet swept": (
+        lambda issue: _past_expiry_key(), 401, "unauthenticated",
+    ),
     "key of another app, every scope": (
         lambda issue: issue(Kind.API_KEY, scopes=list(ALL_SCOPES)).plaintext,
         403, "not-a-management-key",
