@@ -228,3 +228,17 @@ def test_the_intake_needs_no_management_key_and_ignores_one(client, github_key, 
     body = _report(crypto.generate_token("api_key"))
     response = _post(client, body, None, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 401  # a key is no substitute for GitHub's signature
+
+
+def test_reported_tokens_reach_neither_the_logs_nor_the_trail(client, github_key, issue, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    leaked = issue(Kind.API_KEY)
+    body = _report(leaked.plaintext, crypto.generate_token("client_secret"))
+    _post(client, body, _sign(github_key, body))
+    _post(client, body, _sign(_new_key(), body))  # and a forged one
+    trail = repr(list(AuditEvent.objects.values()))
+    for token in (match["token"] for match in json.loads(body)):
+        assert token not in caplog.text
+        assert token not in trail

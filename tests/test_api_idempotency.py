@@ -240,3 +240,16 @@ def test_a_server_error_is_not_stored_so_the_retry_runs_again(client, rotator, t
     assert retried.status_code == 201
     assert "Idempotency-Replayed" not in retried
     assert target.versions.count() == 2
+
+
+def test_an_answer_under_a_retired_key_is_refused_never_run_again(
+    client, rotator, target, settings
+):
+    _rotate(client, rotator, target, "deploy-42")
+    settings.PORTAL_ENCRYPTION_KEYS = crypto.parse_keyring(
+        "PORTAL_ENCRYPTION_KEYS", crypto.generate_key_line("fresh")
+    )
+    again = _rotate(client, rotator, target, "deploy-42")
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:keyturn:problem:idempotency-answer-unreadable"
+    assert target.versions.count() == 2

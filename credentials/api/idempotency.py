@@ -189,13 +189,22 @@ def _release(record: IdempotencyRecord) -> None:
 
 @sensitive_variables("payload")
 def _replay(record: IdempotencyRecord) -> HttpResponse:
-    payload = json.loads(
-        crypto.decrypt(
-            record.response,
-            keyring=settings.PORTAL_ENCRYPTION_KEYS,
-            associated_data=record.associated_data,
+    try:
+        payload = json.loads(
+            crypto.decrypt(
+                record.response,
+                keyring=settings.PORTAL_ENCRYPTION_KEYS,
+                associated_data=record.associated_data,
+            )
         )
-    )
+    except crypto.CryptoError:
+        # Its key was dropped from PORTAL_ENCRYPTION_KEYS within the 24 hours (or the row was
+        # tampered with). Never run the request again: it may have minted a secret already.
+        raise Problem(
+            "idempotency-answer-unreadable",
+            "The answer to this request was stored under an encryption key that has since been "
+            "retired. It may have acted; check its state, then use a new Idempotency-Key.",
+        ) from None
     response = HttpResponse(
         base64.b64decode(payload["body"]),
         status=payload["status"],

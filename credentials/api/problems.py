@@ -30,6 +30,7 @@ TYPES = {
     "idempotency-key-invalid": (400, "Idempotency-Key header malformed"),
     "idempotency-key-reused": (422, "Idempotency-Key already used for another request"),
     "idempotency-in-flight": (409, "The first request with this Idempotency-Key is still running"),
+    "idempotency-answer-unreadable": (409, "The stored answer for this key can no longer be read"),
     "invalid-request": (422, "The request is not valid"),
     "validation-error": (422, "The request failed validation"),
     "invalid-cursor": (400, "The cursor is not one this API handed out"),
