@@ -242,3 +242,30 @@ def test_reported_tokens_reach_neither_the_logs_nor_the_trail(client, github_key
     for token in (match["token"] for match in json.loads(body)):
         assert token not in caplog.text
         assert token not in trail
+
+
+@pytest.mark.parametrize(
+    "configured",
+    ["not a key", "P-384", "Ed25519"],
+)
+def test_a_misconfigured_public_key_refuses_reports_without_failing(
+    client, issue, settings, configured
+):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    signer = _new_key()
+    pem = {
+        "not a key": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "P-384": _pem(ec.generate_private_key(ec.SECP384R1())),
+        "Ed25519": ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    }[configured]
+    settings.PORTAL_GITHUB_SCANNING_KEYS = {KEY_ID: pem}
+    leaked = issue(Kind.API_KEY)
+    body = _report(leaked.plaintext)
+    response = _post(client, body, _sign(signer, body))
+    assert response.status_code == 401
+    leaked.version.refresh_from_db()
+    assert leaked.version.state == State.ACTIVE

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
@@ -110,7 +110,7 @@ def _verify(request: HttpRequest, body: bytes) -> str:
     try:
         der = base64.b64decode(signature, validate=True)
         _public_key(pem).verify(der, body, ec.ECDSA(hashes.SHA256()))
-    except (binascii.Error, ValueError, InvalidSignature):
+    except (binascii.Error, ValueError, InvalidSignature, UnsupportedAlgorithm):
         raise Problem("signature-invalid", "The signature does not verify.") from None
     return "".join(ch for ch in identifier if ch.isalnum())
 
