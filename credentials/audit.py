@@ -34,6 +34,7 @@ ACTIONS = (
     "credential.reencrypted",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",
+    "api.read",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "ninja",  # the automation API; listed so its docs page serves Swagger UI from static/
     "credentials",
 ]
 
@@ -207,6 +208,36 @@ PORTAL_DEFAULT_OVERLAP_HOURS = _whole_number("PORTAL_DEFAULT_OVERLAP_HOURS", 24,
 PORTAL_INTROSPECT_RATE = _whole_number("PORTAL_INTROSPECT_RATE", 6000, 0, 10_000_000)
 # Last use is counted in the cache and written at most once per version per this many seconds.
 PORTAL_LAST_USE_FLUSH_SECONDS = _whole_number("PORTAL_LAST_USE_FLUSH_SECONDS", 60, 1, 3600)
+
+# Automation API: requests per minute allowed to each management key's credential (0: no limit).
+PORTAL_API_RATE = _whole_number("PORTAL_API_RATE", 600, 0, 10_000_000)
+# GitHub secret-scanning intake: requests per minute allowed from one source address.
+PORTAL_EXPOSURE_INTAKE_RATE = _whole_number("PORTAL_EXPOSURE_INTAKE_RATE", 120, 0, 10_000_000)
+
+
+def _scanning_keys(path: str) -> dict[str, str]:
+    """GitHub's secret-scanning public keys, {identifier: PEM}, from a saved copy of the JSON
+    document GitHub publishes ({"public_keys": [{"key_identifier", "key"}, ...]}). Read from a
+    file the operator downloads: the portal never fetches keys over the network itself."""
+    if not path:
+        return {}
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+        return {str(k["key_identifier"]): str(k["key"]) for k in document["public_keys"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        _PROBLEMS.append(
+            f"PORTAL_GITHUB_SCANNING_KEYS_FILE ({path}) is not GitHub's public-keys JSON "
+            f"document: {type(error).__name__}."
+        )
+        return {}
+
+
+PORTAL_GITHUB_SCANNING_KEYS = _scanning_keys(
+    env.str("PORTAL_GITHUB_SCANNING_KEYS_FILE", default="")
+)
 
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))

@@ -10,6 +10,7 @@ A refused transition raises ``TransitionRefused``; bad input raises ``InvalidReq
 carry a message written for the person who asked, safe to show as is.
 """
 
+from .api import api_record_read
 from .common import (
     MAX_NOTE_LENGTH,
     MAX_OVERLAP_SECONDS,
@@ -45,6 +46,7 @@ __all__ = [
     "Issued",
     "LifecycleError",
     "TransitionRefused",
+    "api_record_read",
     "app_archive",
     "app_create",
     "app_update",

@@ -1,5 +1,6 @@
 """Keyturn's models, one module per area; everything is importable from here."""
 
+from .api import MANAGEMENT_CLIENT_ID, IdempotencyRecord
 from .core import (
     BEARER_KINDS,
     SCOPES,
@@ -21,6 +22,7 @@ from .core import (
 
 __all__ = [
     "BEARER_KINDS",
+    "MANAGEMENT_CLIENT_ID",
     "SCOPES",
     "VERIFYING_STATES",
     "App",
@@ -31,6 +33,7 @@ __all__ = [
     "Credential",
     "CredentialVersion",
     "Endpoint",
+    "IdempotencyRecord",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
