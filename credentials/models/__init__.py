@@ -18,6 +18,14 @@ from .core import (
     State,
     new_client_id,
 )
+from .webhooks import (
+    Delivery,
+    DeliveryReceipt,
+    EventType,
+    ExpiryNotice,
+    WebhookMessage,
+    new_message_id,
+)
 
 __all__ = [
     "BEARER_KINDS",
@@ -30,10 +38,16 @@ __all__ = [
     "ChainVerification",
     "Credential",
     "CredentialVersion",
+    "Delivery",
+    "DeliveryReceipt",
     "Endpoint",
+    "EventType",
+    "ExpiryNotice",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
     "State",
+    "WebhookMessage",
     "new_client_id",
+    "new_message_id",
 ]
