@@ -31,6 +31,7 @@ ACTIONS = (
     "endpoint.created", "endpoint.updated", "endpoint.disabled",
     "credential.issued", "credential.updated", "credential.rotated", "credential.revealed",
     "credential.revoked", "credential.reactivated", "credential.exposed", "credential.expired",
+    "credential.expiring",
     "credential.reencrypted",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",

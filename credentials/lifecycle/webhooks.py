@@ -1,16 +1,21 @@
-"""Endpoints and deliveries: disable an endpoint that keeps failing, resend a delivery."""
+"""Webhook bookkeeping: disable an endpoint that keeps failing, resend a delivery, warn of
+expiry."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .. import audit
 from ..audit import Actor
-from ..models import Delivery, Endpoint
+from ..models import CredentialVersion, Delivery, Endpoint, ExpiryNotice, State
+from ..webhooks import events
 from ..webhooks.events import enqueue
-from .common import TransitionRefused
+from .common import TransitionRefused, _lock_credential
 
 
 def endpoint_disable(*, endpoint: Endpoint, reason: str, actor: Actor | None = None) -> bool:
@@ -85,3 +90,69 @@ def delivery_resend(*, actor: Actor, delivery: Delivery) -> Delivery:
         transaction.on_commit(lambda: enqueue([pk]))
     current.refresh_from_db()
     return current
+
+
+def version_notify_expiring(*, version: CredentialVersion, now: datetime) -> int | None:
+    """Send ``credential.expiring`` for an active version if it has crossed a threshold it has
+    not been warned about (PORTAL_EXPIRY_NOTICE_DAYS, e.g. 7 and 1 days before expiry).
+
+    Each threshold is warned about at most once per version: the unique constraint on
+    (version, days_before) holds that even against two clocks, and the credential row lock
+    makes the second clock wait and then find the notice written. A version first seen
+    already inside several thresholds (a short lifetime, a clock that was down) gets one
+    notice, for the nearest; the farther ones are marked as passed, not sent late. Returns the
+    threshold warned about, or None. Audited as ``credential.expiring``.
+    """
+    thresholds = sorted(set(settings.PORTAL_EXPIRY_NOTICE_DAYS))
+    with transaction.atomic():
+        credential = _lock_credential(version.credential)
+        version = CredentialVersion.objects.get(pk=version.pk)
+        if version.state != State.ACTIVE or version.expires_at is None:
+            return None
+        remaining = version.expires_at - now
+        if remaining <= timedelta(0):
+            return None  # the expiry sweep reports this one as expired
+        crossed = [days for days in thresholds if remaining <= timedelta(days=days)]
+        if not crossed:
+            return None
+        done = set(version.expiry_notices.values_list("days_before", flat=True))
+        nearest = crossed[0]
+        if nearest in done:
+            return None
+        message = events.emit(
+            "credential.expiring",
+            credential=credential,
+            data=events.credential_data(
+                credential,
+                version,
+                days_before=nearest,
+                seconds_left=int(remaining.total_seconds()),
+            ),
+        )
+        ExpiryNotice.objects.bulk_create(
+            [
+                ExpiryNotice(
+                    version=version,
+                    days_before=days,
+                    message=message if days == nearest else None,
+                    sent_at=now,
+                )
+                for days in crossed
+                if days not in done
+            ]
+        )
+        audit.append(
+            actor=Actor.system("clock"),
+            action="credential.expiring",
+            target=version,
+            app_id=credential.app_id,
+            credential_id=credential.pk,
+            details={
+                "version": version.number,
+                "last_four": version.last_four,
+                "days_before": nearest,
+                "expires_at": version.expires_at.isoformat(timespec="seconds"),
+                "message_id": message.message_id if message else None,
+            },
+        )
+    return nearest

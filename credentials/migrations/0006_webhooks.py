@@ -6,6 +6,33 @@ import django.utils.timezone
 from django.db import migrations, models
 
 
+# Who may see deliveries and receipts, send test events and resend: as in credentials/roles.py.
+NEW_PERMISSIONS = {
+    "Security staff": ["view_delivery", "view_deliveryreceipt", "send_test_event", "resend_delivery"],
+    "Auditors": ["view_delivery", "view_deliveryreceipt"],
+    "Administrators": ["view_delivery", "view_deliveryreceipt", "send_test_event", "resend_delivery"],
+}
+
+
+def grant(apps, schema_editor):
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in NEW_PERMISSIONS.items():
+        group = Group.objects.filter(name=name).first()
+        if group is None:
+            continue
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="credentials", codename__in=codenames)
+        )
+
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -126,4 +153,5 @@ class Migration(migrations.Migration):
             model_name='delivery',
             constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'in_flight'), _negated=True), ('lease_until__isnull', False), _connector='OR'), name='in_flight_delivery_has_lease'),
         ),
+        migrations.RunPython(grant, migrations.RunPython.noop),
     ]
