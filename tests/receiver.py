@@ -40,9 +40,11 @@ class Receiver:
                     receiver.requests.append(seen)
                     behaviour = receiver.script.pop(0) if receiver.script else receiver.default
                 if behaviour == "timeout":
+                    # Processed, but answered too late: the sender has given up on this attempt
+                    # and will send it again, which the receiver must recognise by its id.
                     time.sleep(receiver.hold_seconds)
-                    behaviour = 200  # too late: the sender has given up on this attempt
-                elif 200 <= behaviour < 300:
+                    behaviour = 200
+                if 200 <= behaviour < 300:
                     with receiver._lock:
                         receiver.accepted.append(seen)
                 answer = b'{"ok": true}' if behaviour < 300 else b"not now"
@@ -63,8 +65,15 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
 
     def unique_ids(self) -> list[str]:
-        """Message ids a deduplicating receiver processed (2xx answered), in order."""
+        """Message ids a deduplicating receiver processed, in order (each once)."""
         return list(dict.fromkeys(r.headers["webhook-id"] for r in self.accepted))
+
+    def processed_per_id(self) -> dict[str, int]:
+        """How often each id was processed before deduplication (>1 means a resend)."""
+        counts: dict[str, int] = {}
+        for request in self.accepted:
+            counts[request.headers["webhook-id"]] = counts.get(request.headers["webhook-id"], 0) + 1
+        return counts
 
     def __enter__(self):
         self.thread.start()

@@ -70,8 +70,8 @@ def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | Non
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"),
         ("is_multicast", "a multicast address"),
-        ("is_private", "a private-network address"),
         ("is_reserved", "a reserved address"),
+        ("is_private", "a private-network address"),
     )
     for attribute, phrase in checks:
         if getattr(address, attribute):
