@@ -2,8 +2,8 @@
 
 It keeps every request it gets (headers and exact body bytes) and answers from a script of
 behaviours, one per request, then ``default``: a status code, or "timeout" (hold the response
-longer than the sender's read timeout). Receivers in real life deduplicate by ``webhook-id``;
-``unique_ids`` is what such a receiver would have processed.
+``hold_seconds``, longer than the sender's read timeout, then answer 200). Receivers in real
+life deduplicate by ``webhook-id``; ``unique_ids`` is what such a receiver would have processed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Received:
 
 class Receiver:
     def __init__(self, script=(), default=200, hold_seconds=3.0):
+        self.got_request = threading.Event()
         self.script = list(script)
         self.default = default
         self.hold_seconds = hold_seconds
@@ -39,6 +40,7 @@ class Receiver:
                 with receiver._lock:
                     receiver.requests.append(seen)
                     behaviour = receiver.script.pop(0) if receiver.script else receiver.default
+                receiver.got_request.set()
                 if behaviour == "timeout":
                     # Processed, but answered too late: the sender has given up on this attempt
                     # and will send it again, which the receiver must recognise by its id.

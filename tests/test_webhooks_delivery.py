@@ -179,7 +179,7 @@ def test_a_run_of_failures_disables_the_endpoint_and_cancels_what_was_pending(is
 def test_resend_sends_the_same_id_again_after_the_endpoint_is_enabled(issue, settings):
     settings.PORTAL_WEBHOOK_RETRY_SCHEDULE = [0]
     with Receiver(script=[500, 500]) as receiver:
-        endpoint, secret = _hook(issue, receiver.url)
+        endpoint, _ = _hook(issue, receiver.url)
         key = issue(Kind.API_KEY)
         lifecycle.credential_rotate(actor=ACTOR, credential=key.credential)
         drain()

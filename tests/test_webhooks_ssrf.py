@@ -24,7 +24,7 @@ REFUSED = [
     ("100.100.100.200", "metadata"),
     ("224.0.0.1", "multicast"),
     ("ff02::1", "multicast"),
-    ("0.0.0.0", "unspecified"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104 (an address refused, not one bound)
     ("::", "unspecified"),
     ("240.0.0.1", "reserved"),
     ("100.64.0.1", "public"),  # carrier-grade NAT: shared, not the internet
