@@ -180,8 +180,8 @@ def record(
             reason = "The endpoint answered 410 Gone."
         elif failures >= settings.PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES:
             reason = f"{failures} delivery attempts in a row failed."
-        if reason:
-            endpoint_disable(endpoint=current.endpoint, reason=reason)
+        if reason and endpoint_disable(endpoint=current.endpoint, reason=reason):
+            log.warning("webhook endpoint %s disabled: %s", current.endpoint_id, reason)
     return receipt
 
 
