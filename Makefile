@@ -41,6 +41,7 @@ lint: install
 
 bench: setup
 	$(PY) bench/verify.py
+	$(PY) bench/deliveries.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis
