@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ..models import Delivery, DeliveryReceipt, Endpoint
 from . import sender
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 _jitter = secrets.SystemRandom()
 
 
+@sensitive_variables("keys")
 def send_attempt(delivery: Delivery) -> tuple[sender.Outcome, list[int], int]:
     """Sign the message for the endpoint's current versions and POST it once.
 
