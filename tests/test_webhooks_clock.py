@@ -86,8 +86,9 @@ def test_the_database_refuses_a_second_notice_for_one_threshold(hooked):
 
 
 def test_old_receipts_are_pruned_and_recent_ones_kept(issue, settings):
-    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # nothing is really sent
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     endpoint = issue(Kind.ENDPOINT_SECRET, url="http://127.0.0.1:9/h").credential.endpoint
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # refused: nothing is really sent
     receipt = send_test_ping(endpoint=endpoint, actor=ACTOR)
     sweep(now=timezone.now() + timedelta(days=29))
     assert DeliveryReceipt.objects.filter(pk=receipt.pk).exists()

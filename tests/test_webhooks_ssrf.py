@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from credentials import lifecycle
 from credentials.webhooks import sender
 from tests.receiver import Receiver
 
@@ -136,3 +137,18 @@ def test_a_slow_receiver_times_out_and_a_large_answer_is_cut(settings):
         outcome = sender.post(receiver.url, body=b"{}", headers={})
     assert outcome.status is None and outcome.error == "timed out waiting for the response"
     assert outcome.latency_ms < 1900
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/h", "https://10.0.0.5/h", "http://[::1]/h", "http://[fe80::1]/"]
+)
+def test_a_literal_non_public_address_is_refused_when_the_endpoint_is_saved(strict, url):
+    with pytest.raises(lifecycle.InvalidRequest, match="only to public internet addresses"):
+        lifecycle.check_endpoint_url(url)
+
+
+def test_saving_allows_names_and_public_addresses_and_private_ones_when_allowed(strict, settings):
+    lifecycle.check_endpoint_url("https://hooks.example.com/h")  # judged when sent
+    lifecycle.check_endpoint_url("https://93.184.215.14/h")
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    lifecycle.check_endpoint_url("http://127.0.0.1:8000/h")

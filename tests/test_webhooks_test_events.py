@@ -56,8 +56,8 @@ def test_a_test_event_is_sent_even_to_a_disabled_endpoint_and_audited(issue):
 
 
 def test_an_unreachable_endpoint_gives_a_receipt_with_the_error_not_an_exception(issue, settings):
-    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     endpoint = issue(Kind.ENDPOINT_SECRET, url="http://127.0.0.1:9/h").credential.endpoint
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # e.g. turned off since it was saved
     receipt = send_test_ping(endpoint=endpoint, actor=ACTOR)
     assert not receipt.succeeded and receipt.status_code is None
     assert "loopback" in receipt.error
