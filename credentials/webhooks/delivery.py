@@ -154,8 +154,10 @@ def record(
         if outcome.ok:
             current.status, current.finished_at = Delivery.Status.DELIVERED, now
             current.save(update_fields=["status", "finished_at", "lease_until"])
-            if current.retry:
-                Endpoint.objects.filter(pk=current.endpoint_id).update(consecutive_failures=0)
+            if current.retry:  # only after failures: a success should not write the endpoint
+                Endpoint.objects.filter(pk=current.endpoint_id, consecutive_failures__gt=0).update(
+                    consecutive_failures=0
+                )
             return receipt
         retry_in = next_retry_delay(current)
         if outcome.status == 410 or retry_in is None:
