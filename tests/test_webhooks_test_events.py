@@ -5,6 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from credentials import lifecycle
 from credentials.models import AuditEvent, DeliveryReceipt, Kind
 from credentials.webhooks import send_test_ping
 from tests.receiver import Receiver
@@ -94,3 +95,13 @@ def test_auditors_see_receipts_but_are_not_offered_the_button(client, auditor_us
     )
     refused = client.post(reverse("admin:credentials_endpoint_test_event", args=[endpoint.pk]))
     assert refused.status_code == 403
+
+
+def test_an_endpoint_with_no_version_able_to_sign_gets_nothing_unsigned(issue):
+    with Receiver() as receiver:
+        hook = issue(Kind.ENDPOINT_SECRET, url=receiver.url)
+        lifecycle.version_revoke(actor=ACTOR, version=hook.version, reason="routine")
+        receipt = send_test_ping(endpoint=hook.credential.endpoint, actor=ACTOR)
+    assert receiver.requests == []
+    assert not receipt.succeeded and receipt.signed_versions == []
+    assert receipt.error == "not sent: no version of the endpoint's signing secret may sign now"
