@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.
 
 .PHONY: run test setup install lint bench bench-introspect clean
 
+# The demo's webhook endpoints are the local demo receiver (Procfile.demo), on 127.0.0.1.
+run: export PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = 1
 run: setup
 	$(PY) manage.py seed_demo
 	@$(PY) manage.py demo_logins
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.demo
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -39,6 +41,7 @@ lint: install
 
 bench: setup
 	$(PY) bench/verify.py
+	$(PY) bench/deliveries.py
 
 bench-introspect: setup
 	$(PY) bench/introspect.py

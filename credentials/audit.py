@@ -28,13 +28,15 @@ GENESIS_HASH = "0" * 64
 # values of a million-row column on every page load would not be).
 ACTIONS = (
     "app.created", "app.updated", "app.archived",
-    "endpoint.created", "endpoint.updated",
+    "endpoint.created", "endpoint.updated", "endpoint.disabled",
     "credential.issued", "credential.updated", "credential.rotated", "credential.revealed",
     "credential.revoked", "credential.reactivated", "credential.exposed", "credential.expired",
+    "credential.expiring",
     "credential.reencrypted",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",
     "api.read",
+    "webhook.test_sent", "webhook.resent",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

@@ -14,6 +14,8 @@ VIEW_ALL = [
     "credentials.view_credential",
     "credentials.view_credentialversion",
     "credentials.view_audit",
+    "credentials.view_delivery",
+    "credentials.view_deliveryreceipt",
 ]
 SECURITY = [
     *VIEW_ALL,
@@ -26,6 +28,8 @@ SECURITY = [
     "credentials.rotate_credential",
     "credentials.revoke_credential",
     "credentials.reactivate_credential",
+    "credentials.send_test_event",
+    "credentials.resend_delivery",
 ]
 ROLES = {
     "Security staff": SECURITY,

@@ -15,6 +15,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.urls import reverse
 
 from credentials import once
@@ -24,11 +25,14 @@ from credentials.models import (
     ChainVerification,
     Credential,
     CredentialVersion,
+    Delivery,
+    DeliveryReceipt,
     Endpoint,
     Kind,
     RevokeReason,
     State,
 )
+from credentials.webhooks import events
 from tests.states import make_version
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +59,8 @@ class World:
     active: CredentialVersion
     revoked: CredentialVersion
     endpoint: Endpoint
+    delivery: Delivery
+    receipt: DeliveryReceipt
 
 
 @pytest.fixture
@@ -62,7 +68,15 @@ def world(app, issue):
     active = make_version(issue, "active")
     revoked = make_version(issue, "revoked")
     endpoint = issue(Kind.ENDPOINT_SECRET).credential.endpoint
-    return World(app, active.credential, active, revoked, endpoint)
+    with transaction.atomic():  # a delivery that failed for good: the one "resend" revives
+        message = events.emit("credential.rotated", credential=active.credential, data={})
+    delivery = message.deliveries.get()
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, attempts=1)
+    receipt = DeliveryReceipt.objects.create(
+        delivery=delivery, attempt=1, started_at=delivery.created_at, webhook_timestamp=0,
+        status_code=503, ok=False, latency_ms=12, sent_by="delivery worker",
+    )  # fmt: skip
+    return World(app, active.credential, active, revoked, endpoint, delivery, receipt)
 
 
 # --------------------------------------------------------------------------- how to send
@@ -270,6 +284,48 @@ CASES = [
     Case("endpoint-delete-post", "admin:credentials_endpoint_delete",
          post(lambda w: {"post": "yes"}), who(403, 403, 403, 403, LOGIN),
          args=lambda w: [w.endpoint.pk]),
+    # Webhooks: everyone with a role reads deliveries and receipts; nobody edits them; security
+    # and administrators send test events and resend.
+    Case("endpoint-send-test-event", "admin:credentials_endpoint_test_event",
+         post(lambda w: {}), who(OK, 403, OK, 404, LOGIN), args=lambda w: [w.endpoint.pk],
+         ok_status=302, audit="webhook.test_sent",
+         changed=lambda w: w.endpoint.deliveries.filter(retry=False).exists()),
+    Case("endpoint-send-test-event-by-link", "admin:credentials_endpoint_test_event", get(),
+         who(405, 405, 405, 405, LOGIN), args=lambda w: [w.endpoint.pk]),
+    Case("receipt-changelist", "admin:credentials_deliveryreceipt_changelist", get(),
+         who(OK, OK, OK, 403, LOGIN), shows="{w.endpoint.url}"),
+    Case("receipt-change-get", "admin:credentials_deliveryreceipt_change", get(),
+         who(OK, OK, OK, 403, LOGIN), args=lambda w: [w.receipt.pk], shows="503"),
+    Case("receipt-change-post", "admin:credentials_deliveryreceipt_change",
+         post(lambda w: {"status_code": "200", "_save": "Save"}),
+         who(403, 403, 403, 403, LOGIN), args=lambda w: [w.receipt.pk]),
+    Case("receipt-add-get", "admin:credentials_deliveryreceipt_add", get(),
+         who(403, 403, 403, 403, LOGIN)),
+    Case("receipt-delete-post", "admin:credentials_deliveryreceipt_delete",
+         post(lambda w: {"post": "yes"}), who(403, 403, 403, 403, LOGIN),
+         args=lambda w: [w.receipt.pk]),
+    Case("receipt-history", "admin:credentials_deliveryreceipt_history", get(),
+         who(OK, OK, OK, 403, LOGIN), args=lambda w: [w.receipt.pk], shows=HISTORY),
+    Case("delivery-changelist", "admin:credentials_delivery_changelist", get(),
+         who(OK, OK, OK, 403, LOGIN), shows="credential.rotated"),
+    Case("delivery-change-get", "admin:credentials_delivery_change", get(),
+         who(OK, OK, OK, 403, LOGIN), args=lambda w: [w.delivery.pk],
+         shows="{w.delivery.message.message_id}"),
+    Case("delivery-change-post", "admin:credentials_delivery_change",
+         post(lambda w: {"status": "delivered", "_save": "Save"}),
+         who(403, 403, 403, 403, LOGIN), args=lambda w: [w.delivery.pk]),
+    Case("delivery-add-get", "admin:credentials_delivery_add", get(),
+         who(403, 403, 403, 403, LOGIN)),
+    Case("delivery-delete-post", "admin:credentials_delivery_delete",
+         post(lambda w: {"post": "yes"}), who(403, 403, 403, 403, LOGIN),
+         args=lambda w: [w.delivery.pk]),
+    Case("delivery-history", "admin:credentials_delivery_history", get(),
+         who(OK, OK, OK, 403, LOGIN), args=lambda w: [w.delivery.pk], shows=HISTORY),
+    Case("bulk-resend-selected", "admin:credentials_delivery_changelist",
+         bulk("resend_selected", lambda w: [w.delivery], {}), who(OK, 200, OK, 403, LOGIN),
+         ok_status=302, audit="webhook.resent",
+         changed=lambda w: Delivery.objects.get(pk=w.delivery.pk).status
+         == Delivery.Status.PENDING),
     # The audit trail: read by every role, changed by nobody through the admin.
     Case("audit-changelist", "admin:credentials_auditevent_changelist", get(),
          who(OK, OK, OK, 403, LOGIN), shows="credential.revoked"),
@@ -337,6 +393,8 @@ def _snapshot() -> dict:
         "endpoints": list(
             Endpoint.objects.order_by("pk").values_list("pk", "url", "event_types", "enabled")
         ),
+        "deliveries": list(Delivery.objects.order_by("pk").values_list("pk", "status", "attempts")),
+        "receipts": DeliveryReceipt.objects.count(),
         "audit_events": AuditEvent.objects.count(),
         "chain_checks": ChainVerification.objects.count(),
         "users": list(get_user_model().objects.order_by("pk").values_list("pk", "username")),

@@ -71,6 +71,12 @@ def test_a_missing_key_stops_start_up_naming_it(fresh_keys, name):
         ("PORTAL_MAX_LIFETIME_DAYS", "0", "from 1 to 3650"),
         ("PORTAL_DEFAULT_OVERLAP_HOURS", "721", "from 0 to 720"),
         ("PORTAL_REACTIVATION_WINDOW_MINUTES", "²", "whole number"),
+        ("PORTAL_WEBHOOK_RETRY_SCHEDULE", "5,five", "comma-separated list of whole numbers"),
+        ("PORTAL_WEBHOOK_RETRY_SCHEDULE", "", "comma-separated list of whole numbers"),
+        ("PORTAL_EXPIRY_NOTICE_DAYS", "7,0", "from 1 to 365"),
+        ("PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS", "0", "from 1 to 120"),
+        ("PORTAL_WEBHOOK_LEASE_SECONDS", "10", "longer than the connect and read timeouts"),
+        ("PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES", "many", "whole number"),
     ],
 )
 def test_a_malformed_setting_stops_start_up_naming_it(fresh_keys, name, value, message):

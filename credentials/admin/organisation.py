@@ -10,6 +10,7 @@ from ..audit import Actor
 from ..forms import EVENT_TYPES
 from ..models import App, Endpoint
 from ..views import reveal
+from ..views import webhooks as webhook_views
 from .access import NoSaveAsNew
 
 
@@ -93,8 +94,9 @@ class EndpointAdmin(NoSaveAsNew, admin.ModelAdmin):
     list_filter = ("enabled", "app__owner_team")
     search_fields = ("url", "app__name", "app__client_id")
     list_select_related = ("app", "credential")
-    fields = ("app", "url", "event_types", "enabled")
-    readonly_fields = ("app",)
+    fields = ("app", "url", "event_types", "enabled", "disabled_reason", "consecutive_failures")
+    readonly_fields = ("app", "disabled_reason", "consecutive_failures")
+    change_form_template = "admin/credentials/endpoint/change_form.html"
 
     @admin.display(description="Signing secret")
     def signing_secret(self, endpoint):
@@ -111,8 +113,23 @@ class EndpointAdmin(NoSaveAsNew, admin.ModelAdmin):
         return [
             path("add/", self.admin_site.admin_view(reveal.endpoint_add_view),
                  name="credentials_endpoint_add"),
+            path("<path:object_id>/test-event/",
+                 self.admin_site.admin_view(webhook_views.test_event_view),
+                 name="credentials_endpoint_test_event"),
             *super().get_urls(),
         ]  # fmt: skip
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if endpoint is not None:
+            extra["deliveries"] = (
+                endpoint.deliveries.select_related("message")
+                .prefetch_related("receipts")
+                .order_by("-created_at")[:20]
+            )
+            extra["can_send_test_event"] = request.user.has_perm("credentials.send_test_event")
+        return super().change_view(request, object_id, form_url, extra)
 
     def save_model(self, request, obj, form, change):
         try:

@@ -38,6 +38,7 @@ from .versions import (
     version_revoke,
     versions_expire,
 )
+from .webhooks import delivery_resend, endpoint_disable, version_notify_expiring
 
 __all__ = [
     "MAX_NOTE_LENGTH",
@@ -55,8 +56,11 @@ __all__ = [
     "credential_issue",
     "credential_rotate",
     "credential_update",
+    "delivery_resend",
     "endpoint_create",
+    "endpoint_disable",
     "endpoint_update",
+    "version_notify_expiring",
     "version_reactivate",
     "version_record_reveal",
     "version_report_exposure",

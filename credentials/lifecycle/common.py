@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from ..models import (
     CredentialVersion,
     Kind,
 )
+from ..webhooks.sender import refusal
 
 MAX_OVERLAP_SECONDS = 30 * 24 * 3600
 
@@ -79,7 +81,12 @@ _url_validator = URLValidator(schemes=["https", "http"])
 
 
 def check_endpoint_url(url: str) -> None:
-    """Raise InvalidRequest unless ``url`` is an http(s) URL of at most 2048 characters."""
+    """Raise InvalidRequest unless ``url`` is an http(s) URL of at most 2048 characters.
+
+    A literal non-public address (``http://10.0.0.5/``) is refused here already, unless
+    PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS is on; host names are judged when each delivery is
+    sent, on the address they resolve to then (a name can change where it points).
+    """
     if len(url) > 2048:
         raise InvalidRequest("The endpoint URL is longer than 2048 characters.")
     try:
@@ -92,6 +99,16 @@ def check_endpoint_url(url: str) -> None:
             "Keyturn's events."
         )
     _refuse_secret("URL", url)
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    why = refusal(address)
+    if why and not settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        raise InvalidRequest(
+            f"{host} is {why}. Keyturn delivers events only to public internet addresses."
+        )
 
 
 def _lock_app(app: App) -> App:

@@ -135,13 +135,20 @@ def endpoint_create(
 def endpoint_update(
     *, actor: Actor, endpoint: Endpoint, url: str, event_types, enabled: bool
 ) -> Endpoint:
-    """Change where an endpoint receives events and which. Audited as ``endpoint.updated``."""
+    """Change where an endpoint receives events and which. Audited as ``endpoint.updated``.
+
+    Enabling a disabled endpoint clears its run of failures, so it gets a fresh start.
+    """
     check_endpoint_url(url)
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         changes = _apply(endpoint, url=url, event_types=list(event_types), enabled=bool(enabled))
         if changes:
-            endpoint.save(update_fields=list(changes))
+            fields = list(changes)
+            if enabled and "enabled" in changes:
+                endpoint.consecutive_failures, endpoint.disabled_reason = 0, ""
+                fields += ["consecutive_failures", "disabled_reason"]
+            endpoint.save(update_fields=fields)
             audit.append(
                 actor=actor,
                 action="endpoint.updated",

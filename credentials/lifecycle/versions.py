@@ -23,6 +23,7 @@ from ..models import (
     RevokeReason,
     State,
 )
+from ..webhooks import events
 from .common import (
     MAX_NOTE_LENGTH,
     InvalidRequest,
@@ -123,7 +124,8 @@ def credential_rotate(
     With ``overlap_seconds`` > 0 the old active version becomes ``retiring`` until
     ``now + overlap`` (both verify meanwhile). With 0 it is revoked with reason ``rotated``. A
     version still retiring from an earlier rotation is revoked (reason ``rotated``) first, as
-    at most one version may retire at a time. Audited as ``credential.rotated``.
+    at most one version may retire at a time. Audited, and sent as the ``credential.rotated``
+    event.
     """
     overlap = credential.overlap_seconds if overlap_seconds is None else overlap_seconds
     _check_overlap(overlap)
@@ -174,6 +176,16 @@ def credential_rotate(
                 "retiring_version_revoked": cut_short,
                 "expires_at": _iso(version.expires_at),
             },
+        )
+        previous = events.version_data(old_active) if old_active else None
+        if previous is not None:
+            previous["retire_at"] = _iso(old_active.retire_at) if overlap else None
+        events.emit(
+            "credential.rotated",
+            credential=credential,
+            data=events.credential_data(
+                credential, version, previous_version=previous, overlap_seconds=overlap
+            ),
         )
     return Issued(version=version, plaintext=plaintext)
 
@@ -253,7 +265,9 @@ def _new_version(
 def version_revoke(
     *, actor: Actor, version: CredentialVersion, reason: str, note: str = ""
 ) -> CredentialVersion:
-    """Stop a version from verifying or signing, at once. Audited as ``credential.revoked``.
+    """Stop a version from verifying or signing, at once.
+
+    Audited, and sent as the ``credential.revoked`` event.
 
     ``reason`` is one of RevokeReason; ``other`` needs a note. Unless the reason is
     ``exposed``, the revoke can be undone for PORTAL_REACTIVATION_WINDOW_MINUTES.
@@ -292,6 +306,11 @@ def version_revoke(
                 "reactivation_deadline": _iso(version.reactivation_deadline),
             },
         )
+        events.emit(
+            "credential.revoked",
+            credential=credential,
+            data=events.credential_data(credential, version, reason=reason),
+        )
     return version
 
 
@@ -300,7 +319,7 @@ def version_reactivate(*, actor: Actor, version: CredentialVersion) -> Credentia
 
     Refused when the window has closed, when the reason was ``exposed``, when the version's
     lifetime or overlap ran out meanwhile, or when another version now holds that state (two
-    active versions are never allowed). Audited as ``credential.reactivated``.
+    active versions are never allowed). Audited, and sent as the ``credential.reactivated`` event.
     """
     with transaction.atomic():
         credential = _lock_credential(version.credential)
@@ -361,6 +380,11 @@ def version_reactivate(*, actor: Actor, version: CredentialVersion) -> Credentia
                 "revoked_reason": revoked_reason,
             },
         )
+        events.emit(
+            "credential.reactivated",
+            credential=credential,
+            data=events.credential_data(credential, version),
+        )
     return version
 
 
@@ -371,8 +395,8 @@ def version_report_exposure(
 
     A version already revoked for another reason is re-marked ``exposed``, which closes its
     reactivation window. Reporting an expired version records the report and changes nothing
-    else. Audited as ``credential.exposed``. (The exposure-mode rotation that follows, and the
-    ``credential.exposed`` webhook, are built on top of this.)
+    else. Audited as ``credential.exposed`` and sent as the ``credential.exposed`` event. (The
+    exposure-mode rotation that follows is built on top of this.)
     """
     note = free_text(note, MAX_NOTE_LENGTH)
     with transaction.atomic():
@@ -406,6 +430,11 @@ def version_report_exposure(
                 "note": note,
             },
         )
+        events.emit(
+            "credential.exposed",
+            credential=credential,
+            data=events.credential_data(credential, version, previous_state=previous),
+        )
     return version
 
 
@@ -413,8 +442,9 @@ def versions_expire(*, now: datetime | None = None) -> int:
     """Record the expiry of every version whose lifetime or overlap has ended. Returns a count.
 
     Verification already refuses such versions on its own (it checks the times), so this sweep
-    only makes the state visible and audited. Each credential is handled in its own
-    transaction; a crash part-way loses nothing, as the next sweep picks up the rest.
+    only makes the state visible, audited and sent as ``credential.expired`` events. Each
+    credential is handled in its own transaction; a crash part-way loses nothing, as the next
+    sweep picks up the rest.
     """
     now = now or timezone.now()
     due = (
@@ -466,6 +496,11 @@ def _expire_due(credential: Credential, *, actor: Actor, now: datetime) -> dict:
                 "previous_state": previous,
                 "why": why,
             },
+        )
+        events.emit(
+            "credential.expired",
+            credential=credential,
+            data=events.credential_data(credential, version, why=why),
         )
     return live
 

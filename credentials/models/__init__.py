@@ -19,6 +19,14 @@ from .core import (
     State,
     new_client_id,
 )
+from .webhooks import (
+    Delivery,
+    DeliveryReceipt,
+    EventType,
+    ExpiryNotice,
+    WebhookMessage,
+    new_message_id,
+)
 
 __all__ = [
     "BEARER_KINDS",
@@ -32,11 +40,17 @@ __all__ = [
     "ChainVerification",
     "Credential",
     "CredentialVersion",
+    "Delivery",
+    "DeliveryReceipt",
     "Endpoint",
     "IdempotencyRecord",
+    "EventType",
+    "ExpiryNotice",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
     "State",
+    "WebhookMessage",
     "new_client_id",
+    "new_message_id",
 ]

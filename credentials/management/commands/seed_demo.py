@@ -14,6 +14,8 @@ from credentials.audit import Actor
 from credentials.models import App, Kind, RevokeReason
 from credentials.roles import ensure_roles
 
+from .demo_receiver import DEMO_RECEIVER
+
 DEMO_USERS = {
     "security": ("Security staff", "Sam", "Security"),
     "auditor": ("Auditors", "Ada", "Auditor"),
@@ -90,7 +92,7 @@ class Command(BaseCommand):
         lifecycle.endpoint_create(
             actor=seed,
             app=store,
-            url="https://hooks.storefront.example/keyturn",
+            url=f"http://{DEMO_RECEIVER}/storefront",
             event_types=["credential.rotated", "credential.revoked", "credential.expiring"],
         )
 
@@ -138,7 +140,7 @@ class Command(BaseCommand):
         lifecycle.endpoint_create(
             actor=seed,
             app=billing,
-            url="https://billing.example/webhooks/keyturn",
+            url=f"http://{DEMO_RECEIVER}/billing",
             event_types=["credential.exposed", "credential.revoked"],
         )
 
