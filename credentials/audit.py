@@ -32,6 +32,8 @@ ACTIONS = (
     "credential.issued", "credential.updated", "credential.rotated", "credential.revealed",
     "credential.revoked", "credential.reactivated", "credential.exposed", "credential.expired",
     "credential.reencrypted",
+    "rotation.started", "rotation.resumed", "rotation.step_completed", "rotation.check_failed",
+    "rotation.stepped_back", "rotation.completed", "rotation.abandoned",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",
 )  # fmt: skip

@@ -197,6 +197,8 @@ PORTAL_REACTIVATION_WINDOW_MINUTES = _whole_number(
 )
 PORTAL_MAX_LIFETIME_DAYS = _whole_number("PORTAL_MAX_LIFETIME_DAYS", 365, 1, 10 * 365)
 PORTAL_DEFAULT_OVERLAP_HOURS = _whole_number("PORTAL_DEFAULT_OVERLAP_HOURS", 24, 0, 30 * 24)
+# A guided rotation's revoke step asks twice while the old version was used this recently.
+PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 15, 0, 24 * 60)
 
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))

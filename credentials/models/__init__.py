@@ -18,6 +18,7 @@ from .core import (
     State,
     new_client_id,
 )
+from .rotations import Rotation
 
 __all__ = [
     "BEARER_KINDS",
@@ -34,6 +35,7 @@ __all__ = [
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
+    "Rotation",
     "State",
     "new_client_id",
 ]
