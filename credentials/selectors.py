@@ -15,6 +15,7 @@ from .models import (
     Credential,
     CredentialVersion,
     RevokeReason,
+    Rotation,
     State,
 )
 
@@ -114,3 +115,12 @@ def audit_events_for_credential(credential: Credential) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
         Q(credential_id=credential.pk) | Q(target_type="credential", target_id=str(credential.pk))
     ).order_by("seq")
+
+
+def exposure_rotations_in_progress() -> QuerySet[Rotation]:
+    """Exposure rotations not yet finished: the admin home and credential pages flag them."""
+    return (
+        Rotation.objects.filter(state=Rotation.Status.IN_PROGRESS, mode=Rotation.Mode.EXPOSURE)
+        .select_related("credential__app", "old_version")
+        .order_by("started_at")
+    )
