@@ -28,7 +28,7 @@ GENESIS_HASH = "0" * 64
 # values of a million-row column on every page load would not be).
 ACTIONS = (
     "app.created", "app.updated", "app.archived",
-    "endpoint.created", "endpoint.updated",
+    "endpoint.created", "endpoint.updated", "endpoint.disabled",
     "credential.issued", "credential.updated", "credential.rotated", "credential.revealed",
     "credential.revoked", "credential.reactivated", "credential.exposed", "credential.expired",
     "credential.reencrypted",
@@ -36,6 +36,7 @@ ACTIONS = (
     "rotation.stepped_back", "rotation.completed", "rotation.abandoned",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",
+    "webhook.test_sent", "webhook.resent",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "credentials",
 ]
 
@@ -199,6 +201,65 @@ PORTAL_MAX_LIFETIME_DAYS = _whole_number("PORTAL_MAX_LIFETIME_DAYS", 365, 1, 10 
 PORTAL_DEFAULT_OVERLAP_HOURS = _whole_number("PORTAL_DEFAULT_OVERLAP_HOURS", 24, 0, 30 * 24)
 # A guided rotation's revoke step asks twice while the old version was used this recently.
 PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 15, 0, 24 * 60)
+
+# --------------------------------------------------------------------------- webhooks and clock
+
+
+def _seconds_list(name: str, default: str, minimum: int, maximum: int) -> list[int]:
+    raw = env.str(name, default=default)
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or not all(
+        p.isascii() and p.isdigit() and minimum <= int(p) <= maximum for p in parts
+    ):
+        _PROBLEMS.append(
+            f"{name} is a comma-separated list of whole numbers from {minimum} to {maximum} "
+            f"(got {raw[:40]!r})."
+        )
+        parts = default.split(",")
+    return [int(part) for part in parts]
+
+
+# Deliveries to loopback, private, link-local and metadata addresses are refused unless this
+# is on (tests and the local demo, whose receivers run on 127.0.0.1).
+PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
+    "PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
+)
+PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS = _whole_number(
+    "PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5, 1, 60
+)
+PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS = _whole_number(
+    "PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS", 10, 1, 120
+)
+PORTAL_WEBHOOK_MAX_RESPONSE_BYTES = _whole_number(
+    "PORTAL_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, 1024, 1024 * 1024
+)
+# Waits between attempts, in seconds: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
+# 10 h (about 28 hours in all), each jittered by 20%.
+PORTAL_WEBHOOK_RETRY_SCHEDULE = _seconds_list(
+    "PORTAL_WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", 0, 7 * 24 * 3600
+)
+PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES = _whole_number(
+    "PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES", 30, 1, 100000
+)
+# A worker's claim on a delivery; after it, the clock hands the delivery to another worker.
+# Must exceed connect + read timeouts.
+PORTAL_WEBHOOK_LEASE_SECONDS = _whole_number("PORTAL_WEBHOOK_LEASE_SECONDS", 120, 5, 3600)
+PORTAL_WEBHOOK_RECEIPT_RETENTION_DAYS = _whole_number(
+    "PORTAL_WEBHOOK_RECEIPT_RETENTION_DAYS", 30, 1, 3650
+)
+PORTAL_EXPIRY_NOTICE_DAYS = _seconds_list("PORTAL_EXPIRY_NOTICE_DAYS", "7,1", 1, 365)
+PORTAL_CLOCK_INTERVAL_SECONDS = _whole_number("PORTAL_CLOCK_INTERVAL_SECONDS", 60, 1, 3600)
+if (
+    PORTAL_WEBHOOK_LEASE_SECONDS
+    <= PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS + PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS
+):
+    _PROBLEMS.append(
+        "PORTAL_WEBHOOK_LEASE_SECONDS must be longer than the connect and read timeouts together."
+    )
+
+# Background work: django-tasks on the database queue (`manage.py db_worker`); several workers
+# share it safely (they claim tasks with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))

@@ -19,6 +19,14 @@ from .core import (
     new_client_id,
 )
 from .rotations import Rotation
+from .webhooks import (
+    Delivery,
+    DeliveryReceipt,
+    EventType,
+    ExpiryNotice,
+    WebhookMessage,
+    new_message_id,
+)
 
 __all__ = [
     "BEARER_KINDS",
@@ -31,11 +39,17 @@ __all__ = [
     "ChainVerification",
     "Credential",
     "CredentialVersion",
+    "Delivery",
+    "DeliveryReceipt",
     "Endpoint",
+    "EventType",
+    "ExpiryNotice",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
     "Rotation",
     "State",
+    "WebhookMessage",
     "new_client_id",
+    "new_message_id",
 ]

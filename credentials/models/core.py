@@ -86,12 +86,23 @@ class Endpoint(models.Model):
     event_types = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Failed delivery attempts in a row; a success resets it, too many disable the endpoint.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    disabled_reason = models.CharField(max_length=300, blank=True, editable=False)
 
     class Meta:
         ordering = ["app__name", "url"]
 
     def __str__(self):
         return self.url
+
+    def subscribes_to(self, event_type: str) -> bool:
+        """An empty ``event_types`` list means every event; otherwise only those listed.
+
+        (Svix and most senders read "no filter" the same way: a new endpoint hears everything
+        until its owner narrows it.) ``test.ping`` is sent on request, whatever the list says.
+        """
+        return not self.event_types or event_type in self.event_types
 
 
 class Credential(models.Model):

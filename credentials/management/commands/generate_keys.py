@@ -43,6 +43,8 @@ class Command(BaseCommand):
                 "DEBUG=0",
                 "PORTAL_HTTPS=0",
                 "ALLOWED_HOSTS=127.0.0.1,localhost",
+                "# The demo's webhook endpoints listen on this machine.",
+                "PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS=1",
                 f"DEMO_PASSWORD={secrets.token_urlsafe(12)}",
                 *lines,
             ]

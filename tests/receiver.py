@@ -1,0 +1,75 @@
+"""A webhook receiver on 127.0.0.1 for tests: a small threaded http.server.
+
+It keeps every request it gets (headers and exact body bytes) and answers from a script of
+behaviours, one per request, then ``default``: a status code, or "timeout" (hold the response
+longer than the sender's read timeout). Receivers in real life deduplicate by ``webhook-id``;
+``unique_ids`` is what such a receiver would have processed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    def __init__(self, script=(), default=200, hold_seconds=3.0):
+        self.script = list(script)
+        self.default = default
+        self.hold_seconds = hold_seconds
+        self.requests: list[Received] = []
+        self.accepted: list[Received] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                seen = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with receiver._lock:
+                    receiver.requests.append(seen)
+                    behaviour = receiver.script.pop(0) if receiver.script else receiver.default
+                if behaviour == "timeout":
+                    time.sleep(receiver.hold_seconds)
+                    behaviour = 200  # too late: the sender has given up on this attempt
+                elif 200 <= behaviour < 300:
+                    with receiver._lock:
+                        receiver.accepted.append(seen)
+                answer = b'{"ok": true}' if behaviour < 300 else b"not now"
+                self.send_response(behaviour)
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def unique_ids(self) -> list[str]:
+        """Message ids a deduplicating receiver processed (2xx answered), in order."""
+        return list(dict.fromkeys(r.headers["webhook-id"] for r in self.accepted))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
