@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from credentials import lifecycle, playbooks
+from credentials import lifecycle, playbooks, webhooks
 from credentials.lifecycle.rotations import abandon_consequences, steps_of
 from credentials.models import AuditEvent, CredentialVersion, Kind, RevokeReason, Rotation, State
+from tests.receiver import Receiver
 from tests.states import ACTOR
 
 pytestmark = pytest.mark.django_db
@@ -314,26 +315,26 @@ def test_possession_fails_on_a_wrong_signature_then_passes_on_the_right_one(issu
     assert challenge in rotation.earlier_challenges
 
 
-class Receipt:
-    def __init__(self, status, error=""):
-        self.status, self.latency_ms, self.error, self.signed_versions = status, 12, error, [1, 2]
+@pytest.fixture
+def private_targets(settings):
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver runs on 127.0.0.1
 
 
-ANSWERS = [(200, True), (204, True), (301, False), (401, False), (500, False), (None, False)]
-
-
-@pytest.mark.parametrize(("status", "passes"), ANSWERS)
-def test_a_test_event_passes_only_on_a_2xx_answer(issue, status, passes):
-    credential = issue(Kind.ENDPOINT_SECRET).credential
-    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=credential)
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=0, ticked=[0],
-                               overlap_seconds=3600)  # fmt: skip
-    lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1)
-    finding, _ = lifecycle.rotation_test_event(
-        actor=ACTOR, rotation=rotation, step=2,
-        send=lambda: Receipt(status, "" if status else "connection refused"),
-    )  # fmt: skip
+@pytest.mark.parametrize(("script", "passes"), [([200], True), ([204], True), ([301], False),
+                                                ([401], False), ([500], False)])  # fmt: skip
+def test_a_test_event_passes_only_on_a_2xx_answer(issue, private_targets, script, passes):
+    with Receiver(script=script) as receiver:
+        endpoint = issue(Kind.ENDPOINT_SECRET, url=receiver.url).credential.endpoint
+        rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=endpoint.credential)
+        lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=0, ticked=[0],
+                                   overlap_seconds=3600)  # fmt: skip
+        lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1)
+        finding, receipt = lifecycle.rotation_test_event(
+            actor=ACTOR, rotation=rotation, step=2,
+            send=lambda: webhooks.send_test_ping(endpoint=endpoint, actor=ACTOR),
+        )  # fmt: skip
     rotation.refresh_from_db()
-    assert finding.passed is passes
+    assert finding.passed is passes and receipt.status_code == script[0]
     assert rotation.step == (3 if passes else 2)
-    assert rotation.log[-1]["facts"]["signed_versions"] == [1, 2]
+    assert rotation.log[-1]["facts"]["signed_versions"] == [1, 2]  # both sign during overlap
+    assert len(receiver.requests) == 1

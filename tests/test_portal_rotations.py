@@ -13,7 +13,7 @@ from django.utils import timezone
 from credentials import once
 from credentials.lifecycle.rotations import steps_of
 from credentials.models import AuditEvent, CredentialVersion, Kind, RevokeReason, Rotation, State
-from credentials.views.rotations import webhooks_send_test_ping
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -144,10 +144,19 @@ def _cases():
 
 def _walk_to(client, rotation, index, signer):
     while rotation.step < index:
-        if steps_of(rotation)[rotation.step].check == "test_event":
-            pytest.skip("walking past a test event needs the webhook delivery module")
         step_post(client, rotation, signer)
         rotation.refresh_from_db()
+
+
+@pytest.fixture
+def private_targets(settings):
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receivers run on 127.0.0.1
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
 
 
 ATTACKS = ["replay", "skip_ahead", "stale_step", "forged_token", "other_users_token", "no_token"]
@@ -156,15 +165,14 @@ ATTACKS = ["replay", "skip_ahead", "stale_step", "forged_token", "other_users_to
 @pytest.mark.parametrize("attack", ATTACKS)
 @pytest.mark.parametrize(("kind", "index"), _cases())
 def test_replays_and_skips_against_each_step_are_refused_with_nothing_changed(
-    client, security_user, admin_user, issue, kind, index, attack
+    client, security_user, admin_user, issue, kind, index, attack, receiver, private_targets
 ):
     client.force_login(security_user)
-    rotation = start(client, issue(kind).credential)
+    options = {"url": receiver.url} if kind == Kind.ENDPOINT_SECRET else {}
+    rotation = start(client, issue(kind, **options).credential)
     signer = Signer()
     _walk_to(client, rotation, index, signer)
     if attack == "replay":
-        if steps_of(rotation)[index].check == "test_event":
-            pytest.skip("completing a test event step needs the webhook delivery module")
         _, sent = step_post(client, rotation, signer)
         rotation.refresh_from_db()
         data = sent
@@ -188,10 +196,11 @@ def test_replays_and_skips_against_each_step_are_refused_with_nothing_changed(
             data["once"] = once.new_token(user=admin_user, purpose="rotation", target=target)
         else:
             del data["once"]
-    before = snapshot(rotation)
+    before, sent_before = snapshot(rotation), len(receiver.requests)
     response = client.post(rotation_url(rotation), data)
     assert response.status_code in (409, 400), (attack, response.status_code)
     assert snapshot(rotation) == before
+    assert len(receiver.requests) == sent_before  # no test event went out either
     assert 'id="kt-secret"' not in response.content.decode()
 
 
@@ -332,16 +341,21 @@ def test_bad_input_on_a_step_is_a_clear_error_not_a_server_error(client, securit
     assert "MC4=" not in response.content.decode()
 
 
-def test_a_test_event_step_says_plainly_when_webhook_delivery_is_missing(
-    client, security_user, issue
-):
-    if webhooks_send_test_ping() is not None:
-        pytest.skip("the webhook delivery module is installed")
+def test_a_failing_then_passing_test_event_shows_each_receipt(client, security_user, issue,
+                                                              private_targets):  # fmt: skip
     client.force_login(security_user)
-    rotation = start(client, issue(Kind.ENDPOINT_SECRET).credential)
-    step_post(client, rotation)
-    step_post(client, rotation)
-    before = snapshot(rotation)
-    response, _ = step_post(client, rotation)
-    assert response.status_code == 409 and "webhook delivery" in response.content.decode()
-    assert snapshot(rotation) == before
+    with Receiver(script=[503, 200]) as receiver:
+        rotation = start(client, issue(Kind.ENDPOINT_SECRET, url=receiver.url).credential)
+        _walk_to(client, rotation, 2, None)
+        failed, _ = step_post(client, rotation)
+        rotation.refresh_from_db()
+        assert rotation.step == 2 and "Failed:" in failed.content.decode()
+        assert "503" in failed.content.decode()
+        passed, sent = step_post(client, rotation)
+        before = snapshot(rotation)
+        replay = client.post(rotation_url(rotation), sent)
+    assert "Passed: the endpoint accepted the signature." in passed.content.decode()
+    rotation.refresh_from_db()
+    assert rotation.step == 3
+    assert replay.status_code == 409 and snapshot(rotation) == before
+    assert len(receiver.requests) == 2  # the replay sent nothing

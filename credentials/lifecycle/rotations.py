@@ -19,7 +19,15 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import audit, crypto, playbooks
 from ..audit import Actor
-from ..models import VERIFYING_STATES, Credential, CredentialVersion, RevokeReason, Rotation, State
+from ..models import (
+    VERIFYING_STATES,
+    Credential,
+    CredentialVersion,
+    DeliveryReceipt,
+    RevokeReason,
+    Rotation,
+    State,
+)
 from .common import InvalidRequest, Issued, TransitionRefused, _iso, _lock_credential, free_text
 from .versions import credential_rotate, version_reactivate, version_report_exposure, version_revoke
 
@@ -249,9 +257,10 @@ def rotation_check_possession(
 
 
 def rotation_test_event(
-    *, actor: Actor, rotation: Rotation, step: int, send: Callable[[], object]
-) -> tuple[Finding, object]:
-    """Send a test event with ``send()`` (which returns a delivery receipt) and record it.
+    *, actor: Actor, rotation: Rotation, step: int, send: Callable[[], DeliveryReceipt]
+) -> tuple[Finding, DeliveryReceipt]:
+    """Send a test event with ``send()`` (``webhooks.send_test_ping``, which returns its
+    ``DeliveryReceipt``) and record what it found.
 
     The send happens outside any lock, so a slow receiver holds up nobody; the step is
     checked before and again after it. Passes only on a 2xx status. Returns the finding and the
@@ -261,8 +270,8 @@ def rotation_test_event(
         _lock_at(rotation, step, playbooks.CHECK, check=playbooks.TEST_EVENT)
     receipt = send()
     facts = receipt_facts(receipt)
-    status = facts.get("status")
-    passed = isinstance(status, int) and 200 <= status < 300
+    status = facts["status"]
+    passed = receipt.succeeded
     summary = (
         f"The endpoint answered {status} in {facts.get('latency_ms')} ms: authentication passed."
         if passed
@@ -454,23 +463,14 @@ def activity_finding(rotation: Rotation, *, now: datetime) -> Finding:
 
 
 def receipt_facts(receipt) -> dict:
-    """The loggable facts of a delivery receipt: status, latency, error, signing versions.
-    Never the response body (the page shows an excerpt; the log keeps none)."""
-
-    def first(*names):
-        for name in names:
-            value = getattr(receipt, name, None)
-            if value is not None:
-                return value
-        return None
-
-    latency = first("latency_ms", "latency")
-    versions = first("signed_versions", "versions", "signed_by") or []
+    """The loggable facts of a test event's ``DeliveryReceipt``: status, latency, error and the
+    versions that signed. Never the response body (the page shows an excerpt; the log not)."""
     return {
-        "status": first("status", "status_code"),
-        "latency_ms": int(latency) if isinstance(latency, int | float) else None,
-        "error": crypto.redact(str(first("error") or ""))[:300],
-        "signed_versions": [int(v) if isinstance(v, int) else str(v) for v in versions],
+        "receipt": receipt.pk,
+        "status": receipt.status_code,
+        "latency_ms": receipt.latency_ms,
+        "error": crypto.redact(receipt.error or "")[:300],
+        "signed_versions": list(receipt.signed_versions),
     }
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import lifecycle, once, playbooks
+from .. import crypto, lifecycle, once, playbooks, webhooks
 from ..admin.access import as_id, object_for
 from ..audit import Actor
 from ..lifecycle import rotations as walk
@@ -205,29 +205,14 @@ def _generate(request, rotation, step, nonce, actor):
     )
 
 
-def webhooks_send_test_ping():
-    """``credentials.webhooks.send_test_ping``, or None while the delivery module is absent."""
-    try:
-        from ..webhooks import send_test_ping
-    except ImportError:
-        return None
-    return send_test_ping
-
-
 def _test_event(request, rotation, step, nonce, actor):
-    send_test_ping = webhooks_send_test_ping()
-    if send_test_ping is None:
-        raise lifecycle.TransitionRefused(
-            "Test events need Keyturn's webhook delivery, which this installation does not have "
-            "yet. Nothing was sent."
-        )
     # The claim commits before anything is sent: a re-sent form never sends a second event.
     with transaction.atomic():
         once.claim(nonce, user=request.user, purpose="rotation")
     endpoint = rotation.credential.endpoint
     finding, receipt = lifecycle.rotation_test_event(
         actor=actor, rotation=rotation, step=step,
-        send=lambda: send_test_ping(endpoint=endpoint, actor=actor),
+        send=lambda: webhooks.send_test_ping(endpoint=endpoint, actor=actor),
     )  # fmt: skip
     rotation.refresh_from_db()
     return _page(request, rotation, receipt=receipt, finding=finding)
@@ -349,6 +334,7 @@ def _page(request, rotation, *, error=None, status=200, in_use=False, receipt=No
         "in_use": in_use,
         "receipt": receipt,
         "receipt_facts": walk.receipt_facts(receipt) if receipt is not None else None,
+        "receipt_excerpt": crypto.redact(receipt.response_excerpt[:500]) if receipt else "",
         "finding": finding,
         "last_failure": _last_failure(rotation, current),
         "log": list(reversed(rotation.log)),
@@ -364,7 +350,6 @@ def _page(request, rotation, *, error=None, status=200, in_use=False, receipt=No
         "activity_url": reverse("admin:credentials_rotation_activity", args=[rotation.pk]),
         "abandon_url": reverse("admin:credentials_rotation_abandon", args=[rotation.pk]),
         "credential_url": credential_url(rotation.credential),
-        "test_event_ready": webhooks_send_test_ping() is not None,
         **_indicator(rotation),
     }
     if current is not None and current.check == playbooks.POSSESSION:
