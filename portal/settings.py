@@ -274,4 +274,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # At DEBUG, Django's template engine logs every missing variable with the whole template
+    # context, which on a show-once page holds the plaintext: never below INFO, whatever
+    # LOG_LEVEL says.
+    "loggers": {"django.template": {"level": "INFO"}},
 }
