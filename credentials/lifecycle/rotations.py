@@ -470,7 +470,7 @@ def receipt_facts(receipt) -> dict:
         "status": receipt.status_code,
         "latency_ms": receipt.latency_ms,
         "error": crypto.redact(receipt.error or "")[:300],
-        "signed_versions": list(receipt.signed_versions),
+        "signed_versions": sorted(receipt.signed_versions),
     }
 
 
