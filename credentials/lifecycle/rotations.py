@@ -488,7 +488,8 @@ def describe_seconds(seconds: int) -> str:
         return "none"
     if seconds % 86400 == 0:
         return f"{seconds // 86400} day" + ("s" if seconds != 86400 else "")
-    return f"{seconds / 3600:g} hours"
+    hours = f"{seconds / 3600:g}"
+    return f"{hours} hour" + ("" if hours == "1" else "s")
 
 
 # --------------------------------------------------------------------------- internals
