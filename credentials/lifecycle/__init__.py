@@ -28,17 +28,15 @@ from .registry import (
     endpoint_create,
     endpoint_update,
 )
+from .rotation_checks import rotation_check_activity, rotation_check_possession, rotation_test_event
 from .rotations import (
     OldVersionInUse,
     rotation_abandon,
     rotation_back,
-    rotation_check_activity,
-    rotation_check_possession,
     rotation_confirm,
     rotation_generate,
     rotation_revoke_old,
     rotation_start,
-    rotation_test_event,
 )
 from .versions import (
     credential_issue,

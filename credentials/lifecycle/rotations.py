@@ -8,8 +8,6 @@ change nothing. Versions change only through the version transitions, called fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,7 +21,6 @@ from ..models import (
     VERIFYING_STATES,
     Credential,
     CredentialVersion,
-    DeliveryReceipt,
     RevokeReason,
     Rotation,
     State,
@@ -36,15 +33,6 @@ MAX_ROTATION_OVERLAP = playbooks.MAX_OVERLAP_DAYS * 24 * 3600
 
 class OldVersionInUse(TransitionRefused):
     """The old version was used within the quiet period: revoking needs a second confirmation."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What a check found: whether it passed, and the facts the log and the page show."""
-
-    passed: bool
-    summary: str
-    facts: dict = field(default_factory=dict)
 
 
 def steps_of(rotation: Rotation) -> tuple[playbooks.Step, ...]:
@@ -203,91 +191,6 @@ def rotation_generate(
     return issued
 
 
-def rotation_check_activity(
-    *, actor: Actor, rotation: Rotation, step: int, proceed_anyway: bool = False
-) -> Finding:
-    """Record the activity check: passes when the new version was used and the old one has
-    been quiet since the step before. ``proceed_anyway`` moves on without that, logged as so."""
-    with transaction.atomic():
-        rotation, current = _lock_at(rotation, step, playbooks.CHECK, check=playbooks.ACTIVITY)
-        finding = activity_finding(rotation, now=timezone.now())
-        if finding.passed or proceed_anyway:
-            note = "" if finding.passed else " Continued without that, on purpose."
-            _log(rotation, actor, "done", finding.summary + note, facts=finding.facts)
-            _advance(rotation, actor, current, {"passed": finding.passed})
-        else:
-            _fail(rotation, actor, current, finding)
-    return finding
-
-
-def rotation_check_possession(
-    *, actor: Actor, rotation: Rotation, step: int, signature: str
-) -> Finding:
-    """Verify a signature over the rotation's challenge with the new public key. On success
-    the challenge is spent and the rotation moves on; a failure is logged (never the
-    signature itself) and the same challenge stays on show."""
-    with transaction.atomic():
-        rotation, current = _lock_at(rotation, step, playbooks.CHECK, check=playbooks.POSSESSION)
-        new = rotation.new_version
-        others = tuple(
-            pem
-            for pem in rotation.credential.versions.exclude(pk=new.pk).values_list(
-                "public_key_pem", flat=True
-            )
-            if pem
-        )
-        try:
-            scheme = crypto.verify_possession(
-                public_key_pem=new.public_key_pem,
-                challenge=rotation.challenge,
-                signature=signature,
-                earlier_challenges=tuple(rotation.earlier_challenges),
-                other_public_keys=others,
-            )
-        except crypto.SignatureRefused as refused:
-            finding = Finding(False, str(refused), {"reason": refused.reason})
-            _fail(rotation, actor, current, finding)
-            return finding
-        finding = Finding(True, f"The new key signed the challenge ({scheme}).", {"scheme": scheme})
-        rotation.earlier_challenges = [*rotation.earlier_challenges, rotation.challenge][-10:]
-        rotation.challenge = ""
-        _log(rotation, actor, "done", finding.summary, facts=finding.facts)
-        _advance(rotation, actor, current, {"scheme": scheme})
-    return finding
-
-
-def rotation_test_event(
-    *, actor: Actor, rotation: Rotation, step: int, send: Callable[[], DeliveryReceipt]
-) -> tuple[Finding, DeliveryReceipt]:
-    """Send a test event with ``send()`` (``webhooks.send_test_ping``, which returns its
-    ``DeliveryReceipt``) and record what it found.
-
-    The send happens outside any lock, so a slow receiver holds up nobody; the step is
-    checked before and again after it. Passes only on a 2xx status. Returns the finding and the
-    receipt, for the page.
-    """
-    with transaction.atomic():
-        _lock_at(rotation, step, playbooks.CHECK, check=playbooks.TEST_EVENT)
-    receipt = send()
-    facts = receipt_facts(receipt)
-    status = facts["status"]
-    passed = receipt.succeeded
-    summary = (
-        f"The endpoint answered {status} in {facts.get('latency_ms')} ms: authentication passed."
-        if passed
-        else f"The test event failed: {facts.get('error') or f'status {status}'}."
-    )
-    finding = Finding(passed, summary, facts)
-    with transaction.atomic():
-        rotation, current = _lock_at(rotation, step, playbooks.CHECK, check=playbooks.TEST_EVENT)
-        if passed:
-            _log(rotation, actor, "done", summary, facts=facts)
-            _advance(rotation, actor, current, {"status": status})
-        else:
-            _fail(rotation, actor, current, finding)
-    return finding, receipt
-
-
 def rotation_revoke_old(
     *, actor: Actor, rotation: Rotation, step: int, in_use_confirmed: bool = False
 ) -> Rotation:
@@ -438,42 +341,6 @@ def _abandon_locked(rotation: Rotation, actor: Actor, note: str) -> Rotation:
 # --------------------------------------------------------------------------- reading
 
 
-def activity_finding(rotation: Rotation, *, now: datetime) -> Finding:
-    """New version used at all, old version quiet since the current step began."""
-    since = rotation.step_started_at
-    new, old = rotation.new_version, rotation.old_version
-    for version in (new, old):
-        if version is not None:
-            version.refresh_from_db(fields=["last_used_at", "use_count", "state"])
-    new_used = new is not None and new.last_used_at is not None
-    old_quiet = old is None or old.last_used_at is None or old.last_used_at < since
-    parts = [
-        f"New version: last used {_when(new.last_used_at, now)}." if new else "No new version.",
-        f"Old version: last used {_when(old.last_used_at, now)}." if old else "No old version.",
-    ]
-    if not new_used:
-        parts.append("The new version has not been used yet.")
-    if not old_quiet:
-        parts.append(f"The old version was used since {_clock(since)}.")
-    return Finding(new_used and old_quiet, " ".join(parts), {
-        "new_last_used": _iso(new.last_used_at) if new else None,
-        "old_last_used": _iso(old.last_used_at) if old else None,
-        "since": _iso(since),
-    })  # fmt: skip
-
-
-def receipt_facts(receipt) -> dict:
-    """The loggable facts of a test event's ``DeliveryReceipt``: status, latency, error and the
-    versions that signed. Never the response body (the page shows an excerpt; the log not)."""
-    return {
-        "receipt": receipt.pk,
-        "status": receipt.status_code,
-        "latency_ms": receipt.latency_ms,
-        "error": crypto.redact(receipt.error or "")[:300],
-        "signed_versions": sorted(receipt.signed_versions),
-    }
-
-
 def old_version_fate(old: CredentialVersion) -> str:
     """When the old version stops working on its own, in a sentence."""
     if old.state == State.RETIRING:
@@ -536,12 +403,6 @@ def _advance(rotation: Rotation, actor: Actor, done: playbooks.Step, details: di
     return rotation
 
 
-def _fail(rotation: Rotation, actor: Actor, step: playbooks.Step, finding: Finding) -> None:
-    _log(rotation, actor, "failed", finding.summary, facts=finding.facts)
-    rotation.save(update_fields=["log"])
-    _audit(rotation, actor, "rotation.check_failed", {"step": step.key, **finding.facts})
-
-
 def _fresh_challenge(rotation: Rotation) -> None:
     if rotation.challenge:
         rotation.earlier_challenges = [*rotation.earlier_challenges, rotation.challenge][-10:]
@@ -567,10 +428,6 @@ def _audit(rotation: Rotation, actor: Actor, action: str, details: dict) -> None
         credential_id=rotation.credential_id,
         details={"rotation": rotation.pk, **details},
     )
-
-
-def _when(moment: datetime | None, now: datetime) -> str:
-    return "never" if moment is None else f"{_ago(now - moment)} ago ({_clock(moment)})"
 
 
 def _ago(delta: timedelta) -> str:

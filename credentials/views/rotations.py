@@ -27,6 +27,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from .. import crypto, lifecycle, once, playbooks, webhooks
 from ..admin.access import as_id, object_for
 from ..audit import Actor
+from ..lifecycle import rotation_checks as checks
 from ..lifecycle import rotations as walk
 from ..models import VERIFYING_STATES, Credential, Kind, Rotation
 from . import render_admin
@@ -264,7 +265,7 @@ def rotation_activity_view(request, rotation_id):
 
 def _activity(rotation: Rotation) -> dict:
     now = timezone.now()
-    finding = walk.activity_finding(rotation, now=now)
+    finding = checks.activity_finding(rotation, now=now)
     quiet = settings.PORTAL_ROTATION_QUIET_MINUTES
 
     def describe(version):
@@ -333,7 +334,7 @@ def _page(request, rotation, *, error=None, status=200, in_use=False, receipt=No
         "error": error,
         "in_use": in_use,
         "receipt": receipt,
-        "receipt_facts": walk.receipt_facts(receipt) if receipt is not None else None,
+        "receipt_facts": checks.receipt_facts(receipt) if receipt is not None else None,
         "receipt_excerpt": crypto.redact(receipt.response_excerpt[:500]) if receipt else "",
         "finding": finding,
         "last_failure": _last_failure(rotation, current),
