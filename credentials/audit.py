@@ -33,6 +33,8 @@ ACTIONS = (
     "credential.revoked", "credential.reactivated", "credential.exposed", "credential.expired",
     "credential.expiring",
     "credential.reencrypted",
+    "rotation.started", "rotation.resumed", "rotation.step_completed", "rotation.check_failed",
+    "rotation.stepped_back", "rotation.completed", "rotation.abandoned",
     "user.created", "user.updated", "user.password_changed",
     "audit.exported", "audit.verified",
     "api.read",

@@ -15,6 +15,7 @@ from .models import (
     Credential,
     CredentialVersion,
     RevokeReason,
+    Rotation,
     State,
 )
 
@@ -143,3 +144,12 @@ def timeline_page(
     more = len(newest_first) > size
     page = newest_first[:size]
     return TimelinePage(events=page[::-1], older_than=page[-1].seq if more and page else None)
+
+
+def exposure_rotations_in_progress() -> QuerySet[Rotation]:
+    """Exposure rotations not yet finished: the admin home and credential pages flag them."""
+    return (
+        Rotation.objects.filter(state=Rotation.Status.IN_PROGRESS, mode=Rotation.Mode.EXPOSURE)
+        .select_related("credential__app", "old_version")
+        .order_by("started_at")
+    )

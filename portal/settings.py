@@ -240,6 +240,8 @@ def _scanning_keys(path: str) -> dict[str, str]:
 PORTAL_GITHUB_SCANNING_KEYS = _scanning_keys(
     env.str("PORTAL_GITHUB_SCANNING_KEYS_FILE", default="")
 )
+# A guided rotation's revoke step asks twice while the old version was used this recently.
+PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 15, 0, 24 * 60)
 
 # --------------------------------------------------------------------------- webhooks and clock
 
@@ -313,4 +315,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # At DEBUG, Django's template engine logs every missing variable with the whole template
+    # context, which on a show-once page holds the plaintext: never below INFO, whatever
+    # LOG_LEVEL says.
+    "loggers": {"django.template": {"level": "INFO"}},
 }

@@ -17,4 +17,5 @@ class KeyturnAdminSite(admin.AdminSite):
         context = dict(extra_context or {})
         if request.user.has_perm("credentials.view_credentialversion"):
             context["attention"] = selectors.dashboard(now=timezone.now())
+            context["exposure_rotations"] = list(selectors.exposure_rotations_in_progress()[:20])
         return super().index(request, context)

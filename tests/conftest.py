@@ -197,6 +197,8 @@ def _fresh_cache():
     clear()
     yield
     clear()
+
+
 @pytest.fixture(autouse=True)
 def _private_webhook_targets(settings):
     # Test receivers listen on 127.0.0.1, which production refuses to deliver to; the tests of

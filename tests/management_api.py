@@ -18,7 +18,7 @@ ALL_SCOPES = (
 
 
 def management_app() -> App:
-    """The portal's own app. Migration 0005_api makes it; a transactional test before this
+    """The portal's own app. Migration 0008_api makes it; a transactional test before this
     one may have flushed every table, so make it again the way the migration does."""
     app, _ = App.objects.get_or_create(
         client_id=MANAGEMENT_CLIENT_ID,

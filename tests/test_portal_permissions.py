@@ -18,7 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.urls import reverse
 
-from credentials import once
+from credentials import lifecycle, once
 from credentials.models import (
     App,
     AuditEvent,
@@ -30,10 +30,11 @@ from credentials.models import (
     Endpoint,
     Kind,
     RevokeReason,
+    Rotation,
     State,
 )
 from credentials.webhooks import events
-from tests.states import make_version
+from tests.states import ACTOR, make_version
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +62,7 @@ class World:
     endpoint: Endpoint
     delivery: Delivery
     receipt: DeliveryReceipt
+    rotation: Rotation  # a guided rotation in progress, of a credential of its own
 
 
 @pytest.fixture
@@ -76,7 +78,8 @@ def world(app, issue):
         delivery=delivery, attempt=1, started_at=delivery.created_at, webhook_timestamp=0,
         status_code=503, ok=False, latency_ms=12, sent_by="delivery worker",
     )  # fmt: skip
-    return World(app, active.credential, active, revoked, endpoint, delivery, receipt)
+    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issue(Kind.API_KEY).credential)
+    return World(app, active.credential, active, revoked, endpoint, delivery, receipt, rotation)
 
 
 # --------------------------------------------------------------------------- how to send
@@ -165,6 +168,8 @@ USER_FORM = {"username": "newcomer", "usable_password": "true", "password1": "a 
              "password2": "a long passphrase 42", "_save": "Save"}  # fmt: skip
 HISTORY = 'id="change-history"'
 EXPOSE_FORM = {"note": "pasted in a public channel", "confirm": "on"}
+ROTATION_PLAN = {"step": "0", "action": "complete", "tick_0": "on", "tick_1": "on",
+                 "overlap_hours": "1"}  # fmt: skip
 
 CASES = [
     # Home and lists: everyone with a role reads; the no-role user sees no credential data.
@@ -200,6 +205,29 @@ CASES = [
          audit="credential.rotated",
          changed=lambda w: _reloaded(w.active).state == State.RETIRING
          and w.credential.versions.count() == 2),
+    # Guided rotations: security and administrators walk them; auditors follow them.
+    Case("rotation-start-get", "admin:credentials_credential_rotation_start", get(),
+         who(OK, 403, OK, 404, LOGIN), args=credential_pk, shows="Start the guided rotation"),
+    Case("rotation-start-post", "admin:credentials_credential_rotation_start", post(lambda w: {}),
+         who(OK, 403, OK, 404, LOGIN), args=credential_pk, ok_status=302,
+         audit="rotation.started",
+         changed=lambda w: w.credential.rotations.filter(state="in_progress").exists()),
+    Case("rotation-page-get", "admin:credentials_rotation", get(), who(OK, OK, OK, 404, LOGIN),
+         args=lambda w: [w.rotation.pk], shows='id="kt-rotation-log"'),
+    Case("rotation-step-post", "admin:credentials_rotation",
+         post_once("rotation", lambda w: f"rotation:{w.rotation.pk}:0", lambda w: ROTATION_PLAN),
+         who(OK, 403, OK, 404, LOGIN), args=lambda w: [w.rotation.pk], ok_status=302,
+         audit="rotation.step_completed",
+         changed=lambda w: Rotation.objects.get(pk=w.rotation.pk).step == 1),
+    Case("rotation-abandon-get", "admin:credentials_rotation_abandon", get(),
+         who(OK, 403, OK, 404, LOGIN), args=lambda w: [w.rotation.pk],
+         shows="Abandon the rotation"),
+    Case("rotation-abandon-post", "admin:credentials_rotation_abandon",
+         post(lambda w: {"confirm": "on"}), who(OK, 403, OK, 404, LOGIN),
+         args=lambda w: [w.rotation.pk], ok_status=302, audit="rotation.abandoned",
+         changed=lambda w: Rotation.objects.get(pk=w.rotation.pk).state == "abandoned"),
+    Case("rotation-activity-json", "admin:credentials_rotation_activity", get(),
+         who(OK, OK, OK, 404, LOGIN), args=lambda w: [w.rotation.pk], shows='"quiet_minutes"'),
     Case("credential-timeline", "admin:credentials_credential_timeline", get(),
          who(OK, OK, OK, 404, LOGIN), args=credential_pk, shows='id="kt-timeline"'),
     # Versions: security revokes and reactivates; only administrators report exposure.
@@ -504,6 +532,10 @@ def test_save_as_new_on_a_change_page_is_refused_rather_than_a_server_error(
         "admin:credentials_credentialversion_revoke",
         "admin:credentials_credentialversion_reactivate",
         "admin:credentials_credentialversion_expose",
+        "admin:credentials_credential_rotation_start",
+        "admin:credentials_rotation",
+        "admin:credentials_rotation_abandon",
+        "admin:credentials_rotation_activity",
     ],
 )
 def test_a_malformed_object_id_is_not_found_rather_than_a_server_error(

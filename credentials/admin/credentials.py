@@ -20,7 +20,7 @@ from ..audit import Actor
 from ..forms import SCOPE_CHOICES, RevokeForm
 from ..models import VERIFYING_STATES, Credential, CredentialVersion, State
 from ..views import audit as audit_views
-from ..views import reveal, versions
+from ..views import reveal, rotations, versions
 from .access import NoSaveAsNew, as_id
 
 
@@ -141,6 +141,14 @@ class CredentialAdmin(NoSaveAsNew, LastFourSearch, admin.ModelAdmin):
                  name="credentials_credential_rotate"),
             path("<path:object_id>/timeline/", view(audit_views.credential_history_view),
                  name="credentials_credential_timeline"),
+            path("<path:object_id>/guided-rotation/", view(rotations.rotation_start_view),
+                 name="credentials_credential_rotation_start"),
+            path("rotations/<str:rotation_id>/", view(rotations.rotation_view),
+                 name="credentials_rotation"),
+            path("rotations/<str:rotation_id>/abandon/", view(rotations.rotation_abandon_view),
+                 name="credentials_rotation_abandon"),
+            path("rotations/<str:rotation_id>/activity/", view(rotations.rotation_activity_view),
+                 name="credentials_rotation_activity"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -158,6 +166,8 @@ class CredentialAdmin(NoSaveAsNew, LastFourSearch, admin.ModelAdmin):
                 can_reactivate=user.has_perm("credentials.reactivate_credential"),
                 can_expose=user.has_perm("credentials.report_exposure"),
                 can_audit=user.has_perm("credentials.view_audit"),
+                rotation_in_progress=credential.rotations.filter(state="in_progress").first(),
+                exposable=credential.versions.filter(state=State.ACTIVE).first(),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -273,8 +283,12 @@ class CredentialVersionAdmin(LastFourSearch, admin.ModelAdmin):
             queryset.filter(~Q(revoke_reason="exposed")),
             form=ExposureForm(request.POST if "apply" in request.POST else None),
             title="Report versions as exposed",
-            run=lambda actor, version, data: lifecycle.version_report_exposure(
-                actor=actor, version=version, note=data["note"]
+            run=lambda actor, version, data: lifecycle.rotation_start(
+                actor=actor,
+                credential=version.credential,
+                mode="exposure",
+                exposed_version=version,
+                note=data["note"],
             ),
             verb="Reported as exposed",
         )

@@ -29,6 +29,16 @@ from .registry import (
     endpoint_create,
     endpoint_update,
 )
+from .rotation_checks import rotation_check_activity, rotation_check_possession, rotation_test_event
+from .rotations import (
+    OldVersionInUse,
+    rotation_abandon,
+    rotation_back,
+    rotation_confirm,
+    rotation_generate,
+    rotation_revoke_old,
+    rotation_start,
+)
 from .versions import (
     credential_issue,
     credential_rotate,
@@ -46,6 +56,7 @@ __all__ = [
     "InvalidRequest",
     "Issued",
     "LifecycleError",
+    "OldVersionInUse",
     "TransitionRefused",
     "api_record_read",
     "app_archive",
@@ -60,6 +71,15 @@ __all__ = [
     "endpoint_create",
     "endpoint_disable",
     "endpoint_update",
+    "rotation_abandon",
+    "rotation_back",
+    "rotation_check_activity",
+    "rotation_check_possession",
+    "rotation_confirm",
+    "rotation_generate",
+    "rotation_revoke_old",
+    "rotation_start",
+    "rotation_test_event",
     "version_notify_expiring",
     "version_reactivate",
     "version_record_reveal",

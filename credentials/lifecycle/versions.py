@@ -21,6 +21,7 @@ from ..models import (
     Endpoint,
     Kind,
     RevokeReason,
+    Rotation,
     State,
 )
 from ..webhooks import events
@@ -118,6 +119,7 @@ def credential_rotate(
     credential: Credential,
     overlap_seconds: int | None = None,
     public_key_pem: str | None = None,
+    rotation: Rotation | None = None,
 ) -> Issued:
     """Make a new active version; the old one retires for the overlap, or is revoked at once.
 
@@ -126,6 +128,10 @@ def credential_rotate(
     version still retiring from an earlier rotation is revoked (reason ``rotated``) first, as
     at most one version may retire at a time. Audited, and sent as the ``credential.rotated``
     event.
+
+    While a guided rotation of the credential is in progress, only that rotation (passed as
+    ``rotation``) may rotate it: a second, unguided rotation would pull the versions out from
+    under the person walking it.
     """
     overlap = credential.overlap_seconds if overlap_seconds is None else overlap_seconds
     _check_overlap(overlap)
@@ -133,6 +139,12 @@ def credential_rotate(
         credential = _lock_credential(credential)
         if credential.app.archived_at is not None:
             raise TransitionRefused(f"{credential.app.name} is archived; rotate nothing there.")
+        guided = Rotation.objects.filter(credential=credential, state="in_progress").first()
+        if guided is not None and (rotation is None or rotation.pk != guided.pk):
+            raise TransitionRefused(
+                f"A guided rotation of {credential.name} is in progress (started by "
+                f"{guided.started_by}). Continue it, or abandon it first."
+            )
         now = timezone.now()
         live = _expire_due(credential, actor=actor, now=now)
         old_active = live.get(State.ACTIVE)

@@ -19,6 +19,7 @@ from .core import (
     State,
     new_client_id,
 )
+from .rotations import Rotation
 from .webhooks import (
     Delivery,
     DeliveryReceipt,
@@ -43,12 +44,13 @@ __all__ = [
     "Delivery",
     "DeliveryReceipt",
     "Endpoint",
-    "IdempotencyRecord",
     "EventType",
     "ExpiryNotice",
+    "IdempotencyRecord",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
+    "Rotation",
     "State",
     "WebhookMessage",
     "new_client_id",

@@ -9,7 +9,7 @@ from django.utils import timezone
 from .core import CredentialVersion
 
 # The portal's own app: its API keys are the management keys of the automation API. Created
-# by migration 0005_api, so it exists before anyone can issue the first key in the portal.
+# by migration 0008_api, so it exists before anyone can issue the first key in the portal.
 MANAGEMENT_CLIENT_ID = "keyturn"
 
 

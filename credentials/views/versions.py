@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 
 from .. import lifecycle
@@ -117,9 +118,13 @@ def expose_view(request, object_id):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            version = lifecycle.version_report_exposure(
+            # Reporting an exposure starts the exposure rotation in the same transaction: the
+            # version is revoked for good first, then the page walks the person to a new one.
+            rotation, _ = lifecycle.rotation_start(
                 actor=Actor.for_user(request.user, request),
-                version=version,
+                credential=version.credential,
+                mode="exposure",
+                exposed_version=version,
                 note=form.cleaned_data["note"],
             )
         except lifecycle.LifecycleError as error:
@@ -129,9 +134,9 @@ def expose_view(request, object_id):
             messages.warning(
                 request,
                 f"Reported {_label(version)} as exposed: it stopped working and can never be "
-                "reactivated. Rotate the credential now so its users get a new secret.",
+                "reactivated. Follow the exposure rotation below so its users get a new secret.",
             )
-            return redirect(credential_url(version.credential))
+            return redirect(reverse("admin:credentials_rotation", args=[rotation.pk]))
     return render_admin(
         request,
         "admin/credentials/version_expose.html",

@@ -19,7 +19,10 @@ def estate(app):
     rotated = api.credential.versions.get(number=2)
     lifecycle.version_revoke(actor=ACTOR, version=rotated, reason=RevokeReason.ROUTINE)
     hook = lifecycle.endpoint_create(actor=ACTOR, app=app, url="https://hooks.example.com/k")
-    return {"app": app, "credential": api.credential, "version": rotated, "hook": hook}
+    guided = lifecycle.credential_issue(actor=ACTOR, app=app, kind=Kind.API_KEY, name="Guided")
+    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=guided.credential)
+    return {"app": app, "credential": api.credential, "version": rotated, "hook": hook,
+            "rotation": rotation}  # fmt: skip
 
 
 def _pages(estate, role):
@@ -35,6 +38,7 @@ def _pages(estate, role):
         ("admin:credentials_credential_timeline", [credential.pk]),
         ("admin:credentials_credentialversion_changelist", []),
         ("admin:credentials_auditevent_changelist", []),
+        ("admin:credentials_rotation", [estate["rotation"].pk]),
     ]
     staff = [
         ("admin:credentials_app_add", []),
@@ -43,6 +47,8 @@ def _pages(estate, role):
         ("admin:credentials_credential_rotate", [credential.pk]),
         ("admin:credentials_credentialversion_revoke", [credential.versions.get(number=1).pk]),
         ("admin:credentials_credentialversion_reactivate", [version.pk]),
+        ("admin:credentials_credential_rotation_start", [credential.pk]),
+        ("admin:credentials_rotation_abandon", [estate["rotation"].pk]),
     ]
     administrators = [
         ("admin:credentials_credentialversion_expose", [version.pk]),

@@ -368,6 +368,11 @@ def test_reporting_an_exposure_needs_the_confirmation_box_and_then_revokes_for_g
     submit.click()
 
     expect(page.locator(".messagelist .warning")).to_contain_text("can never be reactivated")
+    # Reporting starts the exposure rotation, whose first step (the revoke) is done already.
+    expect(page.locator(".kt-exposure-banner")).to_be_visible()
+    expect(page.locator(".kt-step-done")).to_contain_text("Revoke the exposed version")
+    page = open_credential(page, live_server, version.credential)
+    expect(page.locator(".kt-exposure-banner")).to_be_visible()
     row = version_row(page, 1)
     expect(row.locator(".kt-badge")).to_have_text("Revoked: exposed")
     expect(row).to_contain_text("Exposed")

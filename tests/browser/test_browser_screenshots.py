@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from credentials import lifecycle
 from credentials.audit import Actor
-from credentials.models import Credential, RevokeReason, State
+from credentials.models import Credential, Kind, RevokeReason, State
 
 SCREENSHOTS = settings.BASE_DIR / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -85,3 +85,37 @@ def test_the_readme_screenshots_show_a_secret_once_and_a_credential_in_every_sta
     )
     expect(page.locator(".kt-countdown")).to_have_text(re.compile(r"\d+ min \d\d s left"))
     shoot(page, ".kt-versions", "credential.png")
+
+
+def test_the_readme_screenshots_show_two_steps_of_a_guided_rotation(
+    login, live_server, security_user, app
+):
+    """The deploy step of an API-key rotation (step indicator, instructions, checklist, log)
+    and the proof-of-possession step of a service-account rotation (challenge, commands)."""
+    from tests.browser.test_browser_rotations import Keypair, start_rotation, walk_current_step
+
+    page = login(security_user.username)
+    page.set_viewport_size(VIEWPORT)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    actor = Actor.system("seed")
+    key = lifecycle.credential_issue(actor=actor, app=app, kind=Kind.API_KEY,
+                                     name="Orders sync", scopes=["orders:read"])  # fmt: skip
+    page.goto(live_server.url + reverse("admin:credentials_credential_changelist"))
+    page.click("#toggle-nav-sidebar")
+    expect(page.locator("#nav-sidebar")).to_be_hidden()
+    start_rotation(page, live_server, key.credential)
+    walk_current_step(page)  # plan
+    walk_current_step(page)  # generate, shown once, then continue
+    expect(page.locator(".kt-current-step")).to_contain_text("Deploy the new key")
+    shoot(page, ".kt-current-step", "rotation-deploy.png")
+
+    keypair = Keypair()
+    account = lifecycle.credential_issue(
+        actor=actor, app=app, kind=Kind.SERVICE_ACCOUNT_KEY, name="Billing service account",
+        public_key_pem=Keypair().public_pem,
+    )  # fmt: skip
+    start_rotation(page, live_server, account.credential)
+    walk_current_step(page, keypair=keypair)
+    walk_current_step(page, keypair=keypair)
+    expect(page.locator(".kt-challenge")).to_be_visible()
+    shoot(page, ".kt-current-step", "rotation-possession.png")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('credentials', '0005_public_key_registered_once'),
+        ('credentials', '0008_api'),
     ]
 
     operations = [

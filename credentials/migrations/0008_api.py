@@ -30,7 +30,7 @@ def create_management_app(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('credentials', '0005_public_key_registered_once'),
+        ('credentials', '0007_rotations'),
     ]
 
     operations = [
