@@ -37,7 +37,25 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 
 
 @pytest.fixture
-def world(db, settings, app):
+def same_connection():
+    """Keep the test's database connection across requests to the real WSGI application.
+
+    Django's own test client does this for its requests; schemathesis calls the application
+    directly, whose request signals would close the connection (and with it the test's
+    transaction) after every request on PostgreSQL.
+    """
+    from django.core import signals
+    from django.db import close_old_connections
+
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(db, settings, app, same_connection):
     """A key with every scope, and a few things for the generated ids to find."""
     settings.PORTAL_API_RATE = 0
     key = management_key(*ALL_SCOPES).plaintext

@@ -90,7 +90,7 @@ def test_the_table_names_every_keyed_operation_of_the_served_document(client):
 
 def test_every_keyed_operation_declares_the_scope_of_the_table():
     declared = {
-        operation.view_func.__name__: getattr(operation.view_func, "required_scope", None)
+        operation.view_func.__name__: operation.auth_callbacks[0].scope
         for _, router in api._routers
         for path_view in router.path_operations.values()
         for operation in path_view.operations
@@ -183,3 +183,13 @@ def _state_of_everything():
 
     versions = sorted(CredentialVersion.objects.values_list("pk", "state", "revoke_reason"))
     return versions, AuditEvent.objects.count(), IdempotencyRecord.objects.count()
+
+
+def test_the_scope_is_checked_before_the_body_is_even_validated(client, issue):
+    key = management_key("credentials:read").plaintext
+    credential = issue(Kind.API_KEY).credential
+    path = f"/api/v1/credentials/{credential.pk}/rotations"
+    response = call(client, "post", path, key, {"overlap_seconds": "not a number", "x": 1})
+    assert response.status_code == 403
+    assert response.json()["scope"] == "credentials:rotate"
+    assert call(client, "post", path, key, {}, idempotency_key=None).status_code == 403

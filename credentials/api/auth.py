@@ -12,7 +12,6 @@ this one.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -47,7 +46,13 @@ class Caller:
 
 
 class ManagementKey(HttpBearer):
-    """``Authorization: Bearer <management key>``; every failure is a problem, never None."""
+    """``Authorization: Bearer <management key>`` holding ``scope``; every failure is a
+    problem, never None. Checked before the request body is read or validated, so a key
+    without the scope learns nothing about the operation beyond the scope it needs."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
 
     @sensitive_variables("authorization", "presented")
     def __call__(self, request: HttpRequest) -> Caller:
@@ -81,6 +86,12 @@ class ManagementKey(HttpBearer):
                 f"This key made more than {settings.PORTAL_API_RATE} requests this minute.",
                 headers={"Retry-After": str(retry_after)},
             )
+        if self.scope not in found.scopes:
+            raise Problem(
+                "missing-scope",
+                f"This operation needs the scope {self.scope}, which this key does not have.",
+                scope=self.scope,
+            )
         version = CredentialVersion.objects.select_related("credential").get(pk=found.version_id)
         caller = Caller(
             version=version,
@@ -93,24 +104,9 @@ class ManagementKey(HttpBearer):
         raise NotImplementedError
 
 
-def requires(scope: str):
-    """Refuse the operation with 403 ``missing-scope`` unless the calling key has ``scope``."""
-
-    def decorate(handler):
-        @functools.wraps(handler)
-        def checked(request, *args, **kwargs):
-            if scope not in request.auth.scopes:
-                raise Problem(
-                    "missing-scope",
-                    f"This operation needs the scope {scope}, which this key does not have.",
-                    scope=scope,
-                )
-            return handler(request, *args, **kwargs)
-
-        checked.required_scope = scope
-        return checked
-
-    return decorate
+def needs(scope: str) -> ManagementKey:
+    """The authentication of an operation that needs ``scope`` (403 ``missing-scope`` without)."""
+    return ManagementKey(scope)
 
 
 def check_body_size(request: HttpRequest, limit: int) -> None:

@@ -1,7 +1,7 @@
 """The management API under ``/api/v1/``: a django-ninja ``NinjaAPI`` and how its errors read.
 
 Routes live in ``reads.py``, ``writes.py`` and ``github.py``; each names its scope with
-``auth.requires``. The OpenAPI document is generated from them (``/api/v1/openapi.json``) and
+``auth.needs``. The OpenAPI document is generated from them (``/api/v1/openapi.json``) and
 browsable at ``/api/v1/docs`` (Swagger UI from the portal's own static files, no CDN).
 """
 
@@ -14,7 +14,6 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
 from .. import lifecycle
-from .auth import ManagementKey
 from .problems import CONTENT_TYPE, Problem, from_problem, problem_response
 
 logger = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ api = KeyturnAPI(
         "as a bearer token; each operation names the scope it needs. Every POST takes an "
         "Idempotency-Key. Errors are RFC 9457 problem details."
     ),
-    auth=ManagementKey(),
     urls_namespace="api:management",
     openapi_url="/openapi.json",
     docs_url="/docs",

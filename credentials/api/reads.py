@@ -13,7 +13,7 @@ from ninja import Path, Query
 from .. import lifecycle
 from ..models import App, AuditEvent, Credential, CredentialVersion, Endpoint
 from . import schemas
-from .auth import requires
+from .auth import needs
 from .management import api
 from .pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, page
 from .problems import Problem
@@ -45,8 +45,12 @@ def _audit(request, operation: str, **details) -> None:
     )
 
 
-@api.get("/apps", response={200: schemas.AppPage, **ERRORS}, tags=["apps"])
-@requires("credentials:read")
+@api.get(
+    "/apps",
+    response={200: schemas.AppPage, **ERRORS},
+    tags=["apps"],
+    auth=needs("credentials:read"),
+)
 def list_apps(request, cursor: str | None = _cursor(), limit: int = _limit()):
     """Every app, by id."""
     rows, next_cursor = page(App.objects.all(), field="id", cursor=cursor, limit=limit)
@@ -54,16 +58,24 @@ def list_apps(request, cursor: str | None = _cursor(), limit: int = _limit()):
     return {"items": rows, "next_cursor": next_cursor}
 
 
-@api.get("/apps/{app_id}", response={200: schemas.AppOut, **ERRORS}, tags=["apps"])
-@requires("credentials:read")
+@api.get(
+    "/apps/{app_id}",
+    response={200: schemas.AppOut, **ERRORS},
+    tags=["apps"],
+    auth=needs("credentials:read"),
+)
 def get_app(request, app_id: int = _id("The app's id.")):
     app = get_object_or_404(App, pk=app_id)
     _audit(request, "get_app", app_id=app.pk)
     return app
 
 
-@api.get("/endpoints", response={200: schemas.EndpointPage, **ERRORS}, tags=["endpoints"])
-@requires("credentials:read")
+@api.get(
+    "/endpoints",
+    response={200: schemas.EndpointPage, **ERRORS},
+    tags=["endpoints"],
+    auth=needs("credentials:read"),
+)
 def list_endpoints(
     request,
     app_id: int | None = _filter_id(),
@@ -80,9 +92,11 @@ def list_endpoints(
 
 
 @api.get(
-    "/endpoints/{endpoint_id}", response={200: schemas.EndpointOut, **ERRORS}, tags=["endpoints"]
+    "/endpoints/{endpoint_id}",
+    response={200: schemas.EndpointOut, **ERRORS},
+    tags=["endpoints"],
+    auth=needs("credentials:read"),
 )
-@requires("credentials:read")
 def get_endpoint(request, endpoint_id: int = _id("The endpoint's id.")):
     endpoint = get_object_or_404(Endpoint.objects.select_related("credential"), pk=endpoint_id)
     _audit(request, "get_endpoint", endpoint_id=endpoint.pk)
@@ -102,8 +116,12 @@ def _endpoint(endpoint: Endpoint) -> dict:
     }
 
 
-@api.get("/credentials", response={200: schemas.CredentialPage, **ERRORS}, tags=["credentials"])
-@requires("credentials:read")
+@api.get(
+    "/credentials",
+    response={200: schemas.CredentialPage, **ERRORS},
+    tags=["credentials"],
+    auth=needs("credentials:read"),
+)
 def list_credentials(
     request,
     app_id: int | None = _filter_id(),
@@ -126,8 +144,8 @@ def list_credentials(
     "/credentials/{credential_id}",
     response={200: schemas.CredentialOut, **ERRORS},
     tags=["credentials"],
+    auth=needs("credentials:read"),
 )
-@requires("credentials:read")
 def get_credential(request, credential_id: int = _id("The credential's id.")):
     credential = get_object_or_404(Credential, pk=credential_id)
     _audit(request, "get_credential", credential_id=credential.pk)
@@ -138,8 +156,8 @@ def get_credential(request, credential_id: int = _id("The credential's id.")):
     "/credentials/{credential_id}/versions",
     response={200: schemas.VersionPage, **ERRORS},
     tags=["credentials"],
+    auth=needs("credentials:read"),
 )
-@requires("credentials:read")
 def list_versions(
     request,
     credential_id: int = _id("The credential's id."),
@@ -159,8 +177,8 @@ def list_versions(
     "/credentials/{credential_id}/versions/{number}",
     response={200: schemas.VersionOut, **ERRORS},
     tags=["credentials"],
+    auth=needs("credentials:read"),
 )
-@requires("credentials:read")
 def get_version(
     request,
     credential_id: int = _id("The credential's id."),
@@ -179,8 +197,9 @@ def find_version(credential_id: int, number: int) -> CredentialVersion:
     )
 
 
-@api.get("/audit", response={200: schemas.AuditPage, **ERRORS}, tags=["audit"])
-@requires("audit:read")
+@api.get(
+    "/audit", response={200: schemas.AuditPage, **ERRORS}, tags=["audit"], auth=needs("audit:read")
+)
 def list_audit_events(
     request,
     action: str | None = Query(None, pattern=r"^[a-z_]{1,32}\.[a-z_]{1,32}$"),

@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from .. import lifecycle
 from ..models import Credential, CredentialVersion
 from . import exposures, schemas
-from .auth import requires
+from .auth import needs
 from .idempotency import OPENAPI_PARAMETER, idempotent
 from .management import api
 from .reads import ERRORS, _id, find_version
@@ -34,8 +34,8 @@ def _json(schema, status: int = 200) -> HttpResponse:
     response={201: schemas.RotationOut, **WRITE_ERRORS},
     tags=["credentials"],
     openapi_extra=_IDEMPOTENT,
+    auth=needs("credentials:rotate"),
 )
-@requires("credentials:rotate")
 @idempotent
 @sensitive_variables("issued", "answer")
 def rotate_credential(
@@ -71,8 +71,8 @@ def rotate_credential(
     response={200: schemas.VersionOut, **WRITE_ERRORS},
     tags=["credentials"],
     openapi_extra=_IDEMPOTENT,
+    auth=needs("credentials:revoke"),
 )
-@requires("credentials:revoke")
 @idempotent
 def revoke_version(
     request,
@@ -95,8 +95,8 @@ def revoke_version(
     response={200: schemas.VersionOut, **WRITE_ERRORS},
     tags=["credentials"],
     openapi_extra=_IDEMPOTENT,
+    auth=needs("credentials:revoke"),
 )
-@requires("credentials:revoke")
 @idempotent
 def reactivate_version(
     request,
@@ -115,8 +115,8 @@ def reactivate_version(
     response={200: schemas.VersionOut, **WRITE_ERRORS},
     tags=["exposures"],
     openapi_extra=_IDEMPOTENT,
+    auth=needs("exposures:report"),
 )
-@requires("exposures:report")
 @idempotent
 def report_exposure(
     request,
