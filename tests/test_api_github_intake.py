@@ -269,3 +269,19 @@ def test_a_misconfigured_public_key_refuses_reports_without_failing(
     assert response.status_code == 401
     leaked.version.refresh_from_db()
     assert leaked.version.state == State.ACTIVE
+
+
+def test_a_signed_report_opens_the_exposure_rotation_that_replaces_the_key(
+    client, github_key, issue
+):
+    from credentials.models import Rotation
+
+    leaked = issue(Kind.API_KEY)
+    body = _report(leaked.plaintext)
+    assert _post(client, body, _sign(github_key, body)).status_code == 200
+    rotation = Rotation.objects.get(credential=leaked.credential)
+    assert (rotation.mode, rotation.state, rotation.old_version_id) == (
+        "exposure",
+        "in_progress",
+        leaked.version.pk,
+    )

@@ -283,12 +283,8 @@ class CredentialVersionAdmin(LastFourSearch, admin.ModelAdmin):
             queryset.filter(~Q(revoke_reason="exposed")),
             form=ExposureForm(request.POST if "apply" in request.POST else None),
             title="Report versions as exposed",
-            run=lambda actor, version, data: lifecycle.rotation_start(
-                actor=actor,
-                credential=version.credential,
-                mode="exposure",
-                exposed_version=version,
-                note=data["note"],
+            run=lambda actor, version, data: lifecycle.exposure_report(
+                actor=actor, version=version, note=data["note"]
             ),
             verb="Reported as exposed",
         )

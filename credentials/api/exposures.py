@@ -11,8 +11,9 @@ from ..models import CredentialVersion
 def handle_exposure(*, actor: Actor, version: CredentialVersion, note: str) -> CredentialVersion:
     """Revoke ``version`` for good (reason ``exposed``) and start its exposure rotation.
 
-    ``lifecycle.version_report_exposure`` revokes, audits ``credential.exposed`` and (with the
-    webhook work) emits the ``credential.exposed`` event. The guided exposure-mode rotation of
-    issue 4 is started from here when it lands: this is the single call site to point at it.
+    ``lifecycle.exposure_report`` revokes, audits ``credential.exposed``, emits the
+    ``credential.exposed`` event and opens the exposure rotation that the credential page and
+    the home page flag until someone walks it; the revoke happens even where no rotation can.
     """
-    return lifecycle.version_report_exposure(actor=actor, version=version, note=note)
+    lifecycle.exposure_report(actor=actor, version=version, note=note)
+    return version

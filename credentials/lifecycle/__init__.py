@@ -32,6 +32,7 @@ from .registry import (
 from .rotation_checks import rotation_check_activity, rotation_check_possession, rotation_test_event
 from .rotations import (
     OldVersionInUse,
+    exposure_report,
     rotation_abandon,
     rotation_back,
     rotation_confirm,
@@ -71,6 +72,7 @@ __all__ = [
     "endpoint_create",
     "endpoint_disable",
     "endpoint_update",
+    "exposure_report",
     "rotation_abandon",
     "rotation_back",
     "rotation_check_activity",

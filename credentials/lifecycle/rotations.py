@@ -127,6 +127,33 @@ def rotation_start(
     return rotation, True
 
 
+def exposure_report(*, actor: Actor, version: CredentialVersion, note: str = "") -> Rotation | None:
+    """Report ``version`` exposed: revoked for good at once, then its exposure rotation.
+
+    The one entry point for a person, a bulk action, the API and a scanner report. The revoke
+    never waits on the rotation: if the exposure rotation cannot start (the app is archived and
+    gets no new versions, or another rotation was started in the same instant), the version is
+    still revoked with reason ``exposed`` on its own and None is returned. Raises
+    ``TransitionRefused`` only when the version was already reported exposed.
+    """
+    try:
+        rotation, _ = rotation_start(
+            actor=actor,
+            credential=version.credential,
+            mode=playbooks.EXPOSURE,
+            exposed_version=version,
+            note=note,
+        )
+    except TransitionRefused:
+        # rotation_start rolled back everything, the revoke included: do the revoke alone. If
+        # the version was already exposed this refuses in turn, which is the answer then.
+        version_report_exposure(actor=actor, version=version, note=note)
+        version.refresh_from_db()
+        return None
+    version.refresh_from_db()
+    return rotation
+
+
 # --------------------------------------------------------------------------- the steps
 
 

@@ -118,19 +118,25 @@ def expose_view(request, object_id):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            # Reporting an exposure starts the exposure rotation in the same transaction: the
-            # version is revoked for good first, then the page walks the person to a new one.
-            rotation, _ = lifecycle.rotation_start(
+            # The version is revoked for good first; the exposure rotation then walks the
+            # person to a new one (an archived app gets the revoke alone).
+            rotation = lifecycle.exposure_report(
                 actor=Actor.for_user(request.user, request),
-                credential=version.credential,
-                mode="exposure",
-                exposed_version=version,
+                version=version,
                 note=form.cleaned_data["note"],
             )
         except lifecycle.LifecycleError as error:
             form.add_error(None, str(error))
             status = 409
         else:
+            if rotation is None:
+                messages.warning(
+                    request,
+                    f"Reported {_label(version)} as exposed: it stopped working and can never "
+                    "be reactivated. No rotation was started (its app is archived or another "
+                    "rotation began at the same moment); issue a replacement if one is needed.",
+                )
+                return redirect(credential_url(version.credential))
             messages.warning(
                 request,
                 f"Reported {_label(version)} as exposed: it stopped working and can never be "
