@@ -98,6 +98,11 @@ def rotation_start_view(request, object_id):
 def rotation_view(request, rotation_id):
     rotation = _rotation_for(request, rotation_id, act=request.method == "POST")
     if request.method != "POST":
+        if request.user.has_perm(ACT) and rotation.in_progress:
+            # Opening someone else's rotation is joining it: logged and audited, once.
+            rotation = lifecycle.rotation_join(
+                actor=Actor.for_user(request.user, request), rotation=rotation
+            )
         return _page(request, rotation)
     step = as_id(request.POST.get("step"))
     try:
