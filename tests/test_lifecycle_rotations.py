@@ -338,3 +338,16 @@ def test_a_test_event_passes_only_on_a_2xx_answer(issue, private_targets, script
     assert rotation.step == (3 if passes else 2)
     assert rotation.log[-1]["facts"]["signed_versions"] == [1, 2]  # both sign during overlap
     assert len(receiver.requests) == 1
+
+
+def test_opening_a_rotation_as_a_new_person_is_recorded_once(issue, admin_user):
+    from credentials.audit import Actor
+
+    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issue().credential)
+    other = Actor.for_user(admin_user)
+    for _ in range(3):
+        lifecycle.rotation_join(actor=other, rotation=rotation)
+    lifecycle.rotation_join(actor=ACTOR, rotation=rotation)  # who started it does not join
+    rotation.refresh_from_db()
+    assert [entry["by"] for entry in rotation.log] == [admin_user.username]
+    assert _actions(rotation) == ["rotation.started", "rotation.resumed"]

@@ -212,8 +212,13 @@ CASES = [
          who(OK, 403, OK, 404, LOGIN), args=credential_pk, ok_status=302,
          audit="rotation.started",
          changed=lambda w: w.credential.rotations.filter(state="in_progress").exists()),
-    Case("rotation-page-get", "admin:credentials_rotation", get(), who(OK, OK, OK, 404, LOGIN),
-         args=lambda w: [w.rotation.pk], shows='id="kt-rotation-log"'),
+    # Opening a rotation someone else started joins it (logged, audited); an auditor only reads
+    # it (no form; tests/test_portal_rotations.py checks the log is on show).
+    Case("rotation-page-get-joins", "admin:credentials_rotation", get(),
+         who(OK, 200, OK, 404, LOGIN), args=lambda w: [w.rotation.pk], shows='name="once"',
+         audit="rotation.resumed",
+         changed=lambda w: any(e["outcome"] == "joined"
+                               for e in Rotation.objects.get(pk=w.rotation.pk).log)),
     Case("rotation-step-post", "admin:credentials_rotation",
          post_once("rotation", lambda w: f"rotation:{w.rotation.pk}:0", lambda w: ROTATION_PLAN),
          who(OK, 403, OK, 404, LOGIN), args=lambda w: [w.rotation.pk], ok_status=302,

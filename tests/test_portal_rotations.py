@@ -359,3 +359,19 @@ def test_a_failing_then_passing_test_event_shows_each_receipt(client, security_u
     assert rotation.step == 3
     assert replay.status_code == 409 and snapshot(rotation) == before
     assert len(receiver.requests) == 2  # the replay sent nothing
+
+
+def test_the_secret_form_resent_after_the_rotation_finished_still_shows_only_the_last_four(
+    client, security_user, issue
+):
+    client.force_login(security_user)
+    rotation = start(client, issue(Kind.API_KEY).credential)
+    step_post(client, rotation)
+    _, generate_form = step_post(client, rotation)
+    _walk_to(client, rotation, 5, None)
+    rotation.refresh_from_db()
+    assert rotation.state == Rotation.Status.COMPLETED
+    before = snapshot(rotation)
+    again = client.post(rotation_url(rotation), generate_form)
+    assert again.status_code == 409 and "already displayed" in again.content.decode()
+    assert snapshot(rotation) == before

@@ -37,6 +37,7 @@ from .rotations import (
     rotation_back,
     rotation_confirm,
     rotation_generate,
+    rotation_join,
     rotation_revoke_old,
     rotation_start,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "rotation_check_possession",
     "rotation_confirm",
     "rotation_generate",
+    "rotation_join",
     "rotation_revoke_old",
     "rotation_start",
     "rotation_test_event",

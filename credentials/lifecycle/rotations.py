@@ -154,6 +154,24 @@ def exposure_report(*, actor: Actor, version: CredentialVersion, note: str = "")
     return rotation
 
 
+def rotation_join(*, actor: Actor, rotation: Rotation) -> Rotation:
+    """Record that ``actor`` opened a rotation in progress they had no part in yet: a
+    ``joined`` entry in its log and ``rotation.resumed`` in the audit trail, once per person.
+    Does nothing for a finished rotation or someone already in its log."""
+    with transaction.atomic():
+        _lock_credential(rotation.credential)
+        rotation = Rotation.objects.select_for_update(of=("self",)).get(pk=rotation.pk)
+        label = actor.label[:200]
+        if not rotation.in_progress or label == rotation.started_by:
+            return rotation
+        if any(entry.get("by") == label for entry in rotation.log):
+            return rotation
+        _log(rotation, actor, "joined", "Opened the rotation and joined it.")
+        rotation.save(update_fields=["log"])
+        _audit(rotation, actor, "rotation.resumed", {"step": rotation.step})
+    return rotation
+
+
 # --------------------------------------------------------------------------- the steps
 
 

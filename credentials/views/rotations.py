@@ -98,6 +98,11 @@ def rotation_start_view(request, object_id):
 def rotation_view(request, rotation_id):
     rotation = _rotation_for(request, rotation_id, act=request.method == "POST")
     if request.method != "POST":
+        if request.user.has_perm(ACT) and rotation.in_progress:
+            # Opening someone else's rotation is joining it: logged and audited, once.
+            rotation = lifecycle.rotation_join(
+                actor=Actor.for_user(request.user, request), rotation=rotation
+            )
         return _page(request, rotation)
     step = as_id(request.POST.get("step"))
     try:
@@ -116,8 +121,14 @@ def rotation_view(request, rotation_id):
                 once.claim(nonce, user=request.user, purpose="rotation")
                 lifecycle.rotation_back(actor=actor, rotation=rotation, step=step)
             return redirect(rotation_url(rotation))
-        if action != "complete" or current is None:
+        if action != "complete":
             raise lifecycle.InvalidRequest("That is not something this page can do.")
+        if current is None:
+            with transaction.atomic():  # a re-sent form from earlier gets its own answer
+                once.claim(nonce, user=request.user, purpose="rotation")
+                raise lifecycle.TransitionRefused(
+                    f"This rotation is {rotation.get_state_display().lower()}; nothing was changed."
+                )
         if current.kind == playbooks.GENERATE:
             return _generate(request, rotation, step, nonce, actor)
         if current.check == playbooks.TEST_EVENT:

@@ -262,6 +262,9 @@ def test_a_second_person_joins_the_same_rotation_and_their_stale_tab_changes_not
         context.close()
     rotation.refresh_from_db()
     assert rotation.overlap_seconds == 3600 and rotation.step == 1
+    joined = [entry["by"] for entry in rotation.log if entry["outcome"] == "joined"]
+    assert joined == [admin_user.username]
+    assert AuditEvent.objects.filter(action="rotation.resumed", actor_label=admin_user.username)
 
 
 def test_abandoning_halfway_says_what_happens_and_puts_the_old_key_back(
