@@ -23,7 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, every=0, **options):
         while True:
-            close_old_connections()
+            if every:
+                # Only between passes: inside a caller's transaction a check would drop the
+                # connection (see expire_versions).
+                close_old_connections()
             try:
                 flushed = usage.flush_pending()
             except DatabaseError as error:
