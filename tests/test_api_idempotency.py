@@ -253,3 +253,16 @@ def test_an_answer_under_a_retired_key_is_refused_never_run_again(
     assert again.status_code == 409
     assert again.json()["type"] == "urn:keyturn:problem:idempotency-answer-unreadable"
     assert target.versions.count() == 2
+
+
+def test_the_clock_deletes_stored_answers_older_than_24_hours(client, rotator, target):
+    from credentials.webhooks.clock import sweep
+
+    _rotate(client, rotator, target, "old")
+    _rotate(client, rotator, target, "new")
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    report = sweep()
+    assert report.pruned_answers == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

@@ -45,3 +45,20 @@ def test_the_command_writes_nothing_when_nothing_is_pending(issue):
     out = io.StringIO()
     call_command("flush_last_use", stdout=out)
     assert out.getvalue().strip() == "Flushed the last use of 0 version(s)."
+
+
+def test_the_clock_writes_uses_a_stopped_process_left_in_the_cache(issue):
+    from credentials.webhooks.clock import sweep
+
+    token = issue(Kind.API_KEY, name="Presented")
+    for _ in range(4):
+        usage.record_use(token.version.pk)
+    usage.forget_local_state()  # the web process that counted them is gone
+
+    report = sweep()
+
+    assert report.last_use_written == 1
+    token.version.refresh_from_db()
+    assert token.version.use_count == 4
+    assert token.version.last_used_at is not None
+    assert usage.pending_uses(token.version.pk) == 0

@@ -1,4 +1,5 @@
-"""The clock's one pass: expire, warn of expiry, hand stuck deliveries back, prune.
+"""The clock's one pass: expire, warn of expiry, hand stuck deliveries back, write last use,
+prune.
 
 Safe to run in two processes at once and to re-run after a crash: expiry and expiry notices
 lock the credential row and are held to once by database constraints, a re-queued delivery is
@@ -18,7 +19,8 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from .. import once
+from .. import once, usage
+from ..api import idempotency
 from ..lifecycle import version_notify_expiring, versions_expire
 from ..models import CredentialVersion, Delivery, DeliveryReceipt, State, WebhookMessage
 from .events import enqueue
@@ -34,11 +36,15 @@ class SweepReport:
     expiring_notices: int
     requeued: int
     pruned_receipts: int
+    last_use_written: int = 0
+    pruned_answers: int = 0
 
     def __str__(self):
         return (
             f"Expired {self.expired} version(s), sent {self.expiring_notices} expiry notice(s), "
-            f"re-queued {self.requeued} delivery(ies), pruned {self.pruned_receipts} receipt(s)."
+            f"re-queued {self.requeued} delivery(ies), pruned {self.pruned_receipts} receipt(s), "
+            f"wrote the last use of {self.last_use_written} version(s), deleted "
+            f"{self.pruned_answers} stored API answer(s)."
         )
 
 
@@ -50,7 +56,12 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     requeued = requeue_stuck_deliveries(now=now)
     pruned = prune(now=now)
     once.prune()
-    return SweepReport(expired, notices, requeued, pruned)
+    # Uses a stopped or idle web process left in a shared cache (a no-op for the in-process
+    # default, whose counters only their own process sees), and the API's stored answers past
+    # their 24 hours: the ciphertext of secrets no one may see again.
+    written = usage.flush_pending(now=now)
+    answers = idempotency.prune(now=now)
+    return SweepReport(expired, notices, requeued, pruned, written, answers)
 
 
 def send_expiring_notices(*, now: datetime) -> int:
