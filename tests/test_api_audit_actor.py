@@ -10,10 +10,11 @@ from tests.test_api_scopes import OPERATIONS
 pytestmark = pytest.mark.django_db
 
 WRITE_ACTIONS = {
-    "rotate_credential": "credential.rotated",
-    "revoke_version": "credential.revoked",
-    "reactivate_version": "credential.reactivated",
-    "report_exposure": "credential.exposed",
+    "rotate_credential": ["credential.rotated"],
+    "revoke_version": ["credential.revoked"],
+    "reactivate_version": ["credential.reactivated"],
+    # The exposed version is revoked for good and its exposure rotation opens, both by the key.
+    "report_exposure": ["credential.exposed", "rotation.started"],
 }
 
 
@@ -25,15 +26,14 @@ def test_each_operation_is_audited_with_the_key_as_actor(client, issue, operatio
     before = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     assert call(client, method, path, issued.plaintext, body).status_code == success
     events = list(AuditEvent.objects.filter(seq__gt=before).order_by("seq"))
-    assert len(events) == 1
+    assert [e.action for e in events] == WRITE_ACTIONS.get(operation, ["api.read"])
+    for event in events:
+        assert event.actor_type == "api_key"
+        assert event.actor_id == str(issued.version.public_id)
+        assert event.actor_label == f"API key ••••{issued.version.last_four} (nightly pipeline)"
+        assert event.ip == "127.0.0.1"
     event = events[0]
-    assert event.actor_type == "api_key"
-    assert event.actor_id == str(issued.version.public_id)
-    assert event.actor_label == f"API key ••••{issued.version.last_four} (nightly pipeline)"
-    assert event.ip == "127.0.0.1"
-    if operation in WRITE_ACTIONS:
-        assert event.action == WRITE_ACTIONS[operation]
-    else:
+    if operation not in WRITE_ACTIONS:
         assert event.action == "api.read"
         assert event.details["operation"] == operation
         assert event.credential_id == issued.credential.pk  # in the key's own timeline

@@ -13,17 +13,14 @@ this one.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 from ninja.security import HttpBearer
 
-from .. import usage
+from .. import ratelimit, usage
 from ..audit import Actor
 from ..models import MANAGEMENT_CLIENT_ID, CredentialVersion, Kind
 from ..verification import verify_bearer
@@ -33,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024  # the largest management request (a revoke note) is far smaller
 _REALM = 'Bearer realm="keyturn-api"'
-_RATE_WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,9 @@ class ManagementKey(HttpBearer):
                 "Only API keys of the Keyturn automation API app can call this API; issue one "
                 "there with the scopes you need.",
             )
-        retry_after = over_rate(f"key:{found.credential_id}", settings.PORTAL_API_RATE)
+        retry_after = ratelimit.seconds_to_wait(
+            f"api:{found.credential_id}", settings.PORTAL_API_RATE
+        )
         if retry_after:
             raise Problem(
                 "rate-limited",
@@ -117,25 +115,3 @@ def check_body_size(request: HttpRequest, limit: int) -> None:
         raise Problem("body-too-large", "The Content-Length header is not a number.") from None
     if declared > limit:
         raise Problem("body-too-large", f"Keep the request body under {limit} bytes.")
-
-
-def over_rate(bucket: str, limit: int) -> int:
-    """Seconds to wait if ``bucket`` is over ``limit`` requests this minute, else 0.
-
-    A fixed one-minute window in the shared cache (add-then-incr: both atomic, so processes
-    starting the window together never lose a count). If the cache is down the request is let
-    through and logged.
-    """
-    if not limit:
-        return 0
-    now = time.time()
-    window = int(now // _RATE_WINDOW_SECONDS)
-    key = f"keyturn:api:rate:v1:{bucket}:{window}"
-    try:
-        count = 1 if cache.add(key, 1, timeout=_RATE_WINDOW_SECONDS * 2) else cache.incr(key)
-    except Exception:
-        logger.exception("API rate limit unavailable; request let through")
-        return 0
-    if count <= limit:
-        return 0
-    return max(1, math.ceil((window + 1) * _RATE_WINDOW_SECONDS - now))

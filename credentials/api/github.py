@@ -27,11 +27,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
-from .. import crypto, lifecycle
+from .. import crypto, lifecycle, ratelimit
 from ..audit import Actor
 from ..models import AuditEvent, CredentialVersion
 from . import exposures, schemas
-from .auth import check_body_size, over_rate
+from .auth import check_body_size
 from .management import api
 from .problems import Problem
 
@@ -75,7 +75,9 @@ _REQUEST_BODY = {
 def github_secret_scanning(request: HttpRequest):
     """Intake for GitHub's secret-scanning partner reports (signed by GitHub, not by a key)."""
     source = request.META.get("REMOTE_ADDR") or "unknown"
-    retry_after = over_rate(f"github:{source}", settings.PORTAL_EXPOSURE_INTAKE_RATE)
+    retry_after = ratelimit.seconds_to_wait(
+        f"github:{source}", settings.PORTAL_EXPOSURE_INTAKE_RATE
+    )
     if retry_after:
         raise Problem(
             "rate-limited", "Too many reports from this address.",

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from datetime import datetime
 from urllib.parse import parse_qsl
 
@@ -34,7 +32,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import counters, usage
+from .. import ratelimit, usage
 from ..verification import VerifiedKey, verify_bearers
 
 logger = logging.getLogger(__name__)
@@ -44,7 +42,6 @@ MAX_BODY_BYTES = 4096  # a token is under 80 characters; anything near this is n
 _MAX_FIELDS = 8
 _REALM = 'Bearer realm="keyturn"'
 _INACTIVE = b'{"active": false}'
-_RATE_WINDOW_SECONDS = 60
 
 
 class BadRequest(Exception):
@@ -100,7 +97,10 @@ def _answer(
             'error_description="This key does not carry the introspect scope."'
         )
         return _unauthorised(challenge), [caller.version_id]
-    retry_after = _over_rate(caller)
+    # Per credential, so rotating a key does not reset its budget.
+    retry_after = ratelimit.seconds_to_wait(
+        f"introspect:{caller.credential_id}", settings.PORTAL_INTROSPECT_RATE
+    )
     if retry_after:
         response = _json(429, {"error": "rate_limited", "error_description": "Slow down."})
         response["Retry-After"] = str(retry_after)
@@ -144,29 +144,6 @@ def _bearer_key(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return key.strip()
-
-
-def _over_rate(caller: VerifiedKey) -> int:
-    """Seconds to wait if the caller's credential is over its budget this minute, else 0.
-
-    A fixed one-minute window in the shared cache, per credential (so rotating a key does
-    not reset its budget). If the cache is down the request is let through and logged: a
-    service checking keys matters more than the limit.
-    """
-    limit = settings.PORTAL_INTROSPECT_RATE
-    if not limit:
-        return 0
-    now = time.time()
-    window = int(now // _RATE_WINDOW_SECONDS)
-    key = f"keyturn:introspect:rate:v1:{caller.credential_id}:{window}"
-    try:
-        count = counters.count_in_window(key, _RATE_WINDOW_SECONDS * 2)
-    except Exception:
-        logger.exception("Introspection rate limit unavailable; request let through")
-        return 0
-    if count <= limit:
-        return 0
-    return max(1, math.ceil((window + 1) * _RATE_WINDOW_SECONDS - now))
 
 
 @sensitive_variables("body", "fields")
