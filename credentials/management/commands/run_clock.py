@@ -28,7 +28,10 @@ class Command(BaseCommand):
         every = every or settings.PORTAL_CLOCK_INTERVAL_SECONDS
         done = 0
         while passes is None or done < passes:
-            close_old_connections()  # a long-lived loop must not keep a dead connection
+            if done:
+                # A long-lived loop must not keep a dead connection (not before the first
+                # pass: inside a caller's transaction that would close it under the caller).
+                close_old_connections()
             try:
                 report = sweep()
             except DatabaseError as error:
