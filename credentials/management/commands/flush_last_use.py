@@ -23,7 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, every=0, **options):
         while True:
-            close_old_connections()
+            if every:
+                # A long-lived loop must not keep a dead or expired connection. Not on a
+                # single run: inside a caller's transaction (a test) it would break it.
+                close_old_connections()
             try:
                 flushed = usage.flush_pending()
             except DatabaseError as error:
