@@ -1,13 +1,13 @@
 """Last use of each version, counted in the cache and written to the database in batches.
 
 A verification must not cost a database write, so each use only touches the cache: it adds
-one to the version's counter and notes the time. The database row (``last_used_at`` and
-``use_count``) is brought up to date by a *flush*, at most once per version every
-``PORTAL_LAST_USE_FLUSH_SECONDS`` (the interval): a process that counted a use writes it one
-interval later, on its next request after that (looked for at most once a second), unless
-another process wrote the version in the meantime; ``manage.py flush_last_use`` writes
-whatever a stopped or idle process left behind. So the row is at most one interval, plus the
-time to the next request or ``flush_last_use`` run, behind the truth.
+one to the version's counter and notes the time (``counters``: one round trip on Redis).
+The database row (``last_used_at`` and ``use_count``) is brought up to date by a *flush*,
+at most once per version every ``PORTAL_LAST_USE_FLUSH_SECONDS`` (the interval). A process
+that counted a use writes it one interval later, on its next request after that (it looks
+at most once a second), unless another process wrote the version in the meantime; and
+``manage.py flush_last_use`` writes whatever a stopped or idle process left behind. So the
+row is at most one interval, plus the time to that next request or run, behind the truth.
 
 Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
 Django's in-process cache (the embedded default) keeps a counter per process: counts stay

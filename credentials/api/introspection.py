@@ -1,10 +1,11 @@
 """``POST /api/v1/introspect``: token introspection (RFC 7662) for the services that trust Keyturn.
 
-A plain function view, kept free of any framework because it is the hot path: one lookup of
-the caller's key, one of the presented token (both through ``verify_bearer``, which reads the
-database on every call so that a revoke counts at once), and cache operations for the rate
-limit and the last-use counters. No session or cookie is ever consulted: the caller
-authenticates with ``Authorization: Bearer <key>`` alone, so the view is exempt from CSRF.
+A plain function view, kept free of any framework because it is the hot path: one query
+that looks up both the caller's key and the presented token (``verify_bearers``, which reads
+the database on every call so that a revoke counts at once), then one round trip to the cache
+for the rate limit and one for the last-use counters (``counters``, pipelined on Redis).
+No session or cookie is ever consulted: the caller authenticates with
+``Authorization: Bearer <key>`` alone, so the view is exempt from CSRF.
 
 What an active answer means (the fields RFC 7662 leaves to the server):
 

@@ -24,8 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args, every=0, **options):
         while True:
             if every:
-                # Only between passes: inside a caller's transaction a check would drop the
-                # connection (see expire_versions).
+                # A long-lived loop must not keep a dead or expired connection. Not on a
+                # single run: inside a caller's transaction (a test) it would break it.
                 close_old_connections()
             try:
                 flushed = usage.flush_pending()
