@@ -1,7 +1,7 @@
 """Bearer token format, the well-formedness gate in front of the database, and display helpers.
 
 The expected values are computed here independently (zlib, hashlib, our own base62 decoder),
-so a test fails if crypto.py and the documented format drift apart.
+so a test fails if credentials.crypto and the documented format drift apart.
 """
 
 import base64
@@ -37,7 +37,7 @@ def encode62(number: int, width: int) -> str:
 
 
 def make_token(prefix: str, body: str) -> str:
-    """A token built from the documented format, without calling crypto.py."""
+    """A token built from the documented format, without calling credentials.crypto."""
     head = f"{prefix}_{body}"
     return head + encode62(zlib.crc32(head.encode("utf-8")), 6)
 
@@ -88,7 +88,7 @@ def test_token_body_is_drawn_from_webhook_secretsover_the_whole_alphabet(monkeyp
         calls.append(alphabet)
         return "Q"
 
-    monkeypatch.setattr(crypto.secrets, "choice", fake_choice)
+    monkeypatch.setattr(crypto.tokens.secrets, "choice", fake_choice)
 
     token = crypto.generate_token("api_key")
 
@@ -213,8 +213,8 @@ def test_oversized_input_is_refused_before_any_matching_or_hashing(monkeypatch, 
     def must_not_run(*args, **kwargs):
         raise AssertionError("an oversized token reached the expensive checks")
 
-    monkeypatch.setattr(crypto, "token_checksum", must_not_run)
-    monkeypatch.setattr(crypto, "_TOKEN_RE", type("Trap", (), {"fullmatch": must_not_run}))
+    monkeypatch.setattr(crypto.tokens, "token_checksum", must_not_run)
+    monkeypatch.setattr(crypto.tokens, "_TOKEN_RE", type("Trap", (), {"fullmatch": must_not_run}))
 
     assert crypto.token_is_well_formed(presented) is False
 

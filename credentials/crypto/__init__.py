@@ -1,0 +1,106 @@
+"""Pure cryptographic building blocks for Keyturn.
+
+Bytes and strings in, bytes and strings out. Nothing here touches the ORM or reads settings:
+keys arrive as arguments (a ``Keyring``), so every function can be tested exhaustively on its
+own. The guarantees each function gives are in its docstring; callers rely on them.
+
+One module per kind of material: ``tokens`` (bearer tokens, keyrings, digests, encryption at
+rest, webhook secrets), ``public_keys`` (service-account keys, secret shapes) and
+``possession`` (signed challenges). Everything is importable from here.
+"""
+
+from .possession import (
+    CHALLENGE_BYTES,
+    CHALLENGE_PREFIX,
+    MAX_SIGNATURE_TEXT,
+    SignatureRefused,
+    new_challenge,
+    verify_possession,
+)
+from .public_keys import (
+    MAX_PUBLIC_KEY_TEXT,
+    MIN_RSA_BITS,
+    SECRET_SHAPES,
+    PublicKeyInfo,
+    looks_secret,
+    parse_public_key,
+    public_key_fingerprint,
+    redact,
+)
+from .tokens import (
+    BASE62,
+    CHECKSUM_LENGTH,
+    KEY_BYTES,
+    MAX_TOKEN_LENGTH,
+    TOKEN_BODY_LENGTH,
+    TOKEN_PREFIXES,
+    WEBHOOK_SECRET_BYTES,
+    WEBHOOK_SECRET_PREFIX,
+    CryptoError,
+    DecryptionFailed,
+    Keyring,
+    KeyringError,
+    base62_encode,
+    ciphertext_key_id,
+    decrypt,
+    digest_matches,
+    encrypt,
+    generate_key_line,
+    generate_token,
+    generate_webhook_secret,
+    last_four,
+    parse_keyring,
+    secret_fingerprint,
+    token_checksum,
+    token_digest,
+    token_digests,
+    token_is_well_formed,
+    token_kind,
+    webhook_secret_key,
+)
+
+__all__ = [
+    "BASE62",
+    "CHALLENGE_BYTES",
+    "CHALLENGE_PREFIX",
+    "CHECKSUM_LENGTH",
+    "KEY_BYTES",
+    "MAX_PUBLIC_KEY_TEXT",
+    "MAX_SIGNATURE_TEXT",
+    "MAX_TOKEN_LENGTH",
+    "MIN_RSA_BITS",
+    "SECRET_SHAPES",
+    "TOKEN_BODY_LENGTH",
+    "TOKEN_PREFIXES",
+    "WEBHOOK_SECRET_BYTES",
+    "WEBHOOK_SECRET_PREFIX",
+    "CryptoError",
+    "DecryptionFailed",
+    "Keyring",
+    "KeyringError",
+    "PublicKeyInfo",
+    "SignatureRefused",
+    "base62_encode",
+    "ciphertext_key_id",
+    "decrypt",
+    "digest_matches",
+    "encrypt",
+    "generate_key_line",
+    "generate_token",
+    "generate_webhook_secret",
+    "last_four",
+    "looks_secret",
+    "new_challenge",
+    "parse_keyring",
+    "parse_public_key",
+    "public_key_fingerprint",
+    "redact",
+    "secret_fingerprint",
+    "token_checksum",
+    "token_digest",
+    "token_digests",
+    "token_is_well_formed",
+    "token_kind",
+    "verify_possession",
+    "webhook_secret_key",
+]
