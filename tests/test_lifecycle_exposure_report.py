@@ -65,3 +65,37 @@ def test_the_admin_reports_an_archived_apps_key_and_lands_on_the_credential(
         in (response["Location"])
     )
     assert _exposed(issued.version)
+
+
+def test_a_leaked_old_version_is_marked_exposed_without_touching_a_rotation_in_progress(issue):
+    issued = issue(Kind.API_KEY)
+    old = issued.version
+    routine, _ = lifecycle.rotation_start(actor=ACTOR, credential=issued.credential)
+    rotated = lifecycle.credential_rotate(
+        actor=ACTOR, credential=issued.credential, overlap_seconds=0, rotation=routine
+    )
+    old.refresh_from_db()
+    assert old.state == State.REVOKED  # replaced by the rotation, still inside its window
+
+    assert lifecycle.exposure_report(actor=ACTOR, version=old, note="old commit") is None
+
+    assert _exposed(old) and old.reactivation_deadline is None
+    routine.refresh_from_db()
+    assert routine.state == "in_progress"
+    rotated.version.refresh_from_db()
+    assert rotated.version.state == State.ACTIVE  # the key in use keeps working
+    assert Rotation.objects.count() == 1
+
+
+def test_a_leaked_expired_version_opens_no_rotation(issue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    issued = issue(Kind.API_KEY, lifetime_days=1)
+    lifecycle.versions_expire(now=timezone.now() + timedelta(days=2))
+    issued.version.refresh_from_db()
+    assert issued.version.state == State.EXPIRED
+
+    assert lifecycle.exposure_report(actor=ACTOR, version=issued.version) is None
+    assert not Rotation.objects.exists()

@@ -130,28 +130,35 @@ def rotation_start(
 def exposure_report(*, actor: Actor, version: CredentialVersion, note: str = "") -> Rotation | None:
     """Report ``version`` exposed: revoked for good at once, then its exposure rotation.
 
-    The one entry point for a person, a bulk action, the API and a scanner report. The revoke
-    never waits on the rotation: if the exposure rotation cannot start (the app is archived and
-    gets no new versions, or another rotation was started in the same instant), the version is
-    still revoked with reason ``exposed`` on its own and None is returned. Raises
-    ``TransitionRefused`` only when the version was already reported exposed.
+    The one entry point for a person, a bulk action, the API and a scanner report. Only a
+    version that still worked (active or retiring) opens an exposure rotation: its users need
+    a new secret. A version already stopped (expired, or revoked for another reason) is only
+    marked exposed, which closes any reactivation window; nothing else of the credential is
+    touched, so a leaked old key never abandons a rotation in progress or revokes the key
+    that replaced it. The revoke never waits on the rotation either: if the exposure rotation
+    cannot start (an archived app gets no new versions; another rotation began in the same
+    instant), the version is still revoked on its own. Returns the rotation, or None when none
+    was opened. Raises ``TransitionRefused`` when the version was already reported exposed.
     """
-    try:
-        rotation, _ = rotation_start(
-            actor=actor,
-            credential=version.credential,
-            mode=playbooks.EXPOSURE,
-            exposed_version=version,
-            note=note,
-        )
-    except TransitionRefused:
-        # rotation_start rolled back everything, the revoke included: do the revoke alone. If
-        # the version was already exposed this refuses in turn, which is the answer then.
-        version_report_exposure(actor=actor, version=version, note=note)
-        version.refresh_from_db()
-        return None
+    version.refresh_from_db(fields=["state"])
+    if version.state in VERIFYING_STATES:
+        try:
+            rotation, _ = rotation_start(
+                actor=actor,
+                credential=version.credential,
+                mode=playbooks.EXPOSURE,
+                exposed_version=version,
+                note=note,
+            )
+        except TransitionRefused:
+            pass  # rotation_start rolled everything back, the revoke included: revoke alone
+        else:
+            version.refresh_from_db()
+            return rotation
+    # Refuses in turn if the version was already reported exposed, which is the answer then.
+    version_report_exposure(actor=actor, version=version, note=note)
     version.refresh_from_db()
-    return rotation
+    return None
 
 
 def rotation_join(*, actor: Actor, rotation: Rotation) -> Rotation:

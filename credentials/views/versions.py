@@ -133,8 +133,9 @@ def expose_view(request, object_id):
                 messages.warning(
                     request,
                     f"Reported {_label(version)} as exposed: it stopped working and can never "
-                    "be reactivated. No rotation was started (its app is archived or another "
-                    "rotation began at the same moment); issue a replacement if one is needed.",
+                    "be reactivated. No exposure rotation was opened: the version had already "
+                    "stopped working, its app is archived, or another rotation began at the same "
+                    "moment. Issue a replacement if one is needed.",
                 )
                 return redirect(credential_url(version.credential))
             messages.warning(
