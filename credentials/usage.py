@@ -185,6 +185,25 @@ def flush_pending(*, now: datetime | None = None) -> int:
     return written
 
 
+def latest_use(version: CredentialVersion) -> datetime | None:
+    """The latest use of ``version`` known anywhere: its row, or a use counted in the cache and
+    not written yet (the row lags by up to one interval).
+
+    For decisions that must not wait for the next flush, such as a rotation's check that the
+    old version has gone quiet. With the in-process cache it sees only this process's uses.
+    """
+    known = version.last_used_at
+    try:
+        at_ms = counters.get(_at_key(version.pk))
+    except Exception:  # a failing cache leaves the row's answer
+        logger.exception("Could not read the cached last use of version %s", version.pk)
+        return known
+    if not at_ms:
+        return known
+    cached = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+    return cached if known is None or cached > known else known
+
+
 def pending_uses(version_id: int) -> int:
     """Uses counted in the cache and not yet written (for tests and diagnostics)."""
     return cache.get(_count_key(version_id)) or 0

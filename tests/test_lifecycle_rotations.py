@@ -134,6 +134,42 @@ def test_the_revoke_step_asks_twice_while_the_old_version_is_still_in_use(issue)
     assert old.state == State.REVOKED
 
 
+def test_a_use_counted_in_the_cache_but_not_yet_written_still_stops_the_revoke(issue):
+    from credentials import usage
+
+    old = issue(Kind.API_KEY).version
+    rotation = _planned(old.credential)
+    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
+    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    _used(new)
+    lifecycle.rotation_check_activity(actor=ACTOR, rotation=rotation, step=3)
+    usage.record_use(old.pk)  # a service just used the old key; the row is written later
+    old.refresh_from_db()
+    assert old.last_used_at is None and usage.pending_uses(old.pk) == 1
+
+    with pytest.raises(lifecycle.OldVersionInUse, match="within the last 15 minutes"):
+        lifecycle.rotation_revoke_old(actor=ACTOR, rotation=rotation, step=4)
+    old.refresh_from_db()
+    assert old.state == State.RETIRING
+
+
+def test_the_activity_check_sees_uses_not_yet_written(issue):
+    from credentials import usage
+
+    old = issue(Kind.API_KEY).version
+    rotation = _planned(old.credential)
+    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
+    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    usage.record_use(new.pk)
+    rotation.refresh_from_db()
+
+    from credentials.lifecycle.rotation_checks import activity_finding
+
+    finding = activity_finding(rotation, now=timezone.now())
+
+    assert "has not been used yet" not in finding.summary
+
+
 def test_a_quiet_old_version_is_revoked_without_a_second_question(issue):
     old = issue(Kind.API_KEY).version
     rotation = _planned(old.credential)

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from .. import crypto, playbooks
+from .. import crypto, playbooks, usage
 from ..audit import Actor
 from ..models import DeliveryReceipt, Rotation
 from .common import _iso
@@ -124,19 +124,22 @@ def activity_finding(rotation: Rotation, *, now: datetime) -> Finding:
     for version in (new, old):
         if version is not None:
             version.refresh_from_db(fields=["last_used_at", "use_count", "state"])
-    new_used = new is not None and new.last_used_at is not None
-    old_quiet = old is None or old.last_used_at is None or old.last_used_at < since
+    # Uses counted in the cache and not yet written count too: the row may be a minute behind.
+    new_last = usage.latest_use(new) if new is not None else None
+    old_last = usage.latest_use(old) if old is not None else None
+    new_used = new_last is not None
+    old_quiet = old is None or old_last is None or old_last < since
     parts = [
-        f"New version: last used {_when(new.last_used_at, now)}." if new else "No new version.",
-        f"Old version: last used {_when(old.last_used_at, now)}." if old else "No old version.",
+        f"New version: last used {_when(new_last, now)}." if new else "No new version.",
+        f"Old version: last used {_when(old_last, now)}." if old else "No old version.",
     ]
     if not new_used:
         parts.append("The new version has not been used yet.")
     if not old_quiet:
         parts.append(f"The old version was used since {_clock(since)}.")
     return Finding(new_used and old_quiet, " ".join(parts), {
-        "new_last_used": _iso(new.last_used_at) if new else None,
-        "old_last_used": _iso(old.last_used_at) if old else None,
+        "new_last_used": _iso(new_last),
+        "old_last_used": _iso(old_last),
         "since": _iso(since),
     })  # fmt: skip
 

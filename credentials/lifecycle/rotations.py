@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .. import audit, crypto, playbooks
+from .. import audit, crypto, playbooks, usage
 from ..audit import Actor
 from ..models import (
     VERIFYING_STATES,
@@ -267,10 +267,12 @@ def rotation_revoke_old(
             return _advance(rotation, actor, current, {})
         quiet = timedelta(minutes=settings.PORTAL_ROTATION_QUIET_MINUTES)
         now = timezone.now()
-        recently = old.last_used_at is not None and now - old.last_used_at < quiet
+        # Uses not yet written to the row count too: the row may be a minute behind.
+        last_used = usage.latest_use(old)
+        recently = last_used is not None and now - last_used < quiet
         if recently and not in_use_confirmed:
             raise OldVersionInUse(
-                f"Version {old.number} ({old.masked}) was used {_ago(now - old.last_used_at)} "
+                f"Version {old.number} ({old.masked}) was used {_ago(now - last_used)} "
                 f"ago, within the last {settings.PORTAL_ROTATION_QUIET_MINUTES} minutes: "
                 "something may still depend on it. Revoking it now can cause an outage."
             )
