@@ -152,3 +152,41 @@ def test_saving_allows_names_and_public_addresses_and_private_ones_when_allowed(
     lifecycle.check_endpoint_url("https://93.184.215.14/h")
     settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     lifecycle.check_endpoint_url("http://127.0.0.1:8000/h")
+
+
+def test_a_receiver_trickling_its_headers_is_cut_off_at_the_send_budget(settings):
+    """Each byte comes well inside the read timeout, so only a budget for the whole send stops
+    it; the server gives up by itself after 20 s, so a regression fails instead of hanging."""
+    import threading
+    import time
+
+    settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS = 1
+    settings.PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS = 1
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            ends = time.monotonic() + 20
+            while not stop.is_set() and time.monotonic() < ends:
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return  # the sender hung up: what the budget is for
+                time.sleep(0.2)
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        outcome = sender.post(f"http://127.0.0.1:{port}/hook", body=b"{}", headers={})
+    finally:
+        stop.set()
+        server.join(timeout=25)
+        listener.close()
+    assert outcome.status is None and not outcome.ok
+    assert outcome.error == "took longer than 2 s in all; the delivery was cut off"

@@ -9,10 +9,12 @@ up to a bound.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -20,6 +22,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 EXCERPT_BYTES = 1024
+# A name that resolves to many addresses must not multiply the time one send may take.
+MAX_ADDRESSES_TRIED = 3
 
 # Addresses cloud providers serve instance metadata (and credentials) on.
 _METADATA = {
@@ -151,8 +155,16 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.netloc.rsplit("@", 1)[-1]
+    # One budget for the whole send, connecting, sending, status line, headers and body alike:
+    # the socket timeouts bound each wait, not their sum, and a receiver trickling a header
+    # byte at a time would otherwise hold a worker for as long as it likes.
+    budget = settings.PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS
+    budget += settings.PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS
+    deadline = started + budget
     address, last_error = "", "could not connect"
-    for address in addresses:
+    for address in addresses[:MAX_ADDRESSES_TRIED]:
+        if time.monotonic() >= deadline:
+            break
         connection = connection_class(
             parts.hostname,
             port,
@@ -160,11 +172,12 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
             connect_timeout=settings.PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
             read_timeout=settings.PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS,
         )
+        watchdog = _Watchdog(connection, deadline - time.monotonic())
         try:
             try:
                 connection.connect()
             except (OSError, ssl.SSLError) as error:
-                last_error = _describe(error, connecting=True)
+                last_error = _describe(error, connecting=True, cut=watchdog.fired, budget=budget)
                 continue
             try:
                 connection.putrequest("POST", target, skip_host=True, skip_accept_encoding=True)
@@ -173,21 +186,52 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Outcome:
                     connection.putheader(name, value)
                 connection.endheaders(body)
                 response = connection.getresponse()
-                raw = _read_bounded(response, settings.PORTAL_WEBHOOK_MAX_RESPONSE_BYTES, started)
+                raw = _read_bounded(response, settings.PORTAL_WEBHOOK_MAX_RESPONSE_BYTES, deadline)
             except (OSError, http.client.HTTPException, ssl.SSLError) as error:
-                return done(error=_describe(error, connecting=False), address=address)
+                error_text = _describe(error, connecting=False, cut=watchdog.fired, budget=budget)
+                return done(error=error_text, address=address)
+            if watchdog.fired:
+                return done(error=_over_budget(budget), address=address)
             excerpt = raw[:EXCERPT_BYTES].decode("utf-8", "replace")
             return done(status=response.status, excerpt=excerpt, address=address)
         finally:
+            watchdog.cancel()
             connection.close()
     return done(error=last_error, address=address)
 
 
-def _read_bounded(response, limit: int, started: float) -> bytes:
-    """Read at most ``limit`` bytes, and stop once the read timeout has passed in total, so a
-    receiver trickling a byte at a time cannot hold a worker forever."""
-    deadline = started + settings.PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS
-    deadline += settings.PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS
+class _Watchdog:
+    """Shuts the connection's socket down when the send's budget runs out, wherever it is
+    waiting then; a blocked read returns at once and the send ends as an error."""
+
+    def __init__(self, connection, seconds: float):
+        self._connection = connection
+        self._fired = threading.Event()
+        self._timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def fired(self) -> bool:
+        return self._fired.is_set()
+
+    def _cut(self):
+        self._fired.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self):
+        self._timer.cancel()
+
+
+def _over_budget(budget: int) -> str:
+    return f"took longer than {budget} s in all; the delivery was cut off"
+
+
+def _read_bounded(response, limit: int, deadline: float) -> bytes:
+    """Read at most ``limit`` bytes, and stop at the send's deadline (``time.monotonic``)."""
     chunks, size = [], 0
     while size < limit and time.monotonic() < deadline:
         chunk = response.read1(min(8192, limit - size))
@@ -198,7 +242,9 @@ def _read_bounded(response, limit: int, started: float) -> bytes:
     return b"".join(chunks)
 
 
-def _describe(error: BaseException, *, connecting: bool) -> str:
+def _describe(error: BaseException, *, connecting: bool, cut: bool = False, budget: int = 0) -> str:
+    if cut:
+        return _over_budget(budget)
     if isinstance(error, TimeoutError | socket.timeout):
         return "timed out connecting" if connecting else "timed out waiting for the response"
     if isinstance(error, ssl.SSLCertVerificationError):
