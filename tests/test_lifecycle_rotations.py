@@ -39,6 +39,15 @@ def _planned(credential, overlap=3600):
     )
 
 
+def _deployed(issue):
+    """An API-key rotation with its new version made and deployed: at the activity check."""
+    old = issue(Kind.API_KEY).version
+    rotation = _planned(old.credential)
+    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
+    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    return old, new, rotation
+
+
 def test_a_second_start_joins_the_rotation_in_progress(issue):
     credential = issue(Kind.API_KEY).credential
     first, started = lifecycle.rotation_start(actor=ACTOR, credential=credential)
@@ -118,10 +127,7 @@ def test_the_plan_refuses_an_overlap_outside_zero_to_seven_days(issue, overlap):
 
 
 def test_the_revoke_step_asks_twice_while_the_old_version_is_still_in_use(issue):
-    old = issue(Kind.API_KEY).version
-    rotation = _planned(old.credential)
-    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    old, new, rotation = _deployed(issue)
     _used(new)
     lifecycle.rotation_check_activity(actor=ACTOR, rotation=rotation, step=3)
     _used(old, ago=timedelta(minutes=3))
@@ -137,10 +143,7 @@ def test_the_revoke_step_asks_twice_while_the_old_version_is_still_in_use(issue)
 def test_a_use_counted_in_the_cache_but_not_yet_written_still_stops_the_revoke(issue):
     from credentials import usage
 
-    old = issue(Kind.API_KEY).version
-    rotation = _planned(old.credential)
-    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    old, new, rotation = _deployed(issue)
     _used(new)
     lifecycle.rotation_check_activity(actor=ACTOR, rotation=rotation, step=3)
     usage.record_use(old.pk)  # a service just used the old key; the row is written later
@@ -156,10 +159,7 @@ def test_a_use_counted_in_the_cache_but_not_yet_written_still_stops_the_revoke(i
 def test_the_activity_check_sees_uses_not_yet_written(issue):
     from credentials import usage
 
-    old = issue(Kind.API_KEY).version
-    rotation = _planned(old.credential)
-    new = lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1).version
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    _, new, rotation = _deployed(issue)
     usage.record_use(new.pk)
     rotation.refresh_from_db()
 
