@@ -177,6 +177,31 @@ def test_the_stored_answer_is_encrypted_and_bound_to_its_row(client, rotator, ta
         )
 
 
+def test_a_stored_answer_moved_to_another_caller_does_not_decrypt(client, rotator, target):
+    # Someone with write access to the database, but no encryption key, relabels the stored
+    # answer (which holds the new secret) as another pipeline's, then asks as that pipeline.
+    _rotate(client, rotator, target, "deploy-42")
+    other = management_key("credentials:rotate")
+    IdempotencyRecord.objects.update(caller=other.version)
+    again = _rotate(client, other.plaintext, target, "deploy-42")
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:keyturn:problem:idempotency-answer-unreadable"
+    assert "secret" not in again.json()
+    assert target.versions.count() == 2  # refused, never run again
+
+
+def test_a_stored_answer_is_bound_to_its_request_hash(client, rotator, target):
+    _rotate(client, rotator, target, "deploy-42")
+    record = IdempotencyRecord.objects.get()
+    record.request_hash = "0" * 64
+    with pytest.raises(crypto.CryptoError):
+        crypto.decrypt(
+            record.response,
+            keyring=settings.PORTAL_ENCRYPTION_KEYS,
+            associated_data=record.associated_data,
+        )
+
+
 def test_a_refusal_is_stored_and_replayed_as_well(client, rotator, issue):
     version = issue(Kind.API_KEY).version
     path = f"/api/v1/credentials/{version.credential_id}/versions/{version.number}/reactivate"

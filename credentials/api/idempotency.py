@@ -9,8 +9,9 @@ the same method, path and body gets the stored status and body back, with
 ``Idempotency-Replayed: true``; the same key with another request is a 422.
 
 The stored response may carry a newly minted secret (a rotation's answer), so it is encrypted
-with ``crypto.encrypt`` under ``PORTAL_ENCRYPTION_KEYS``, bound to its row, and deleted after
-24 hours by ``prune``. This is the only place a secret outlives the response that shows it.
+with ``crypto.encrypt`` under ``PORTAL_ENCRYPTION_KEYS``, bound to its row, caller and request,
+and deleted after 24 hours by ``prune``. This is the only place a secret outlives the response
+that shows it.
 """
 
 from __future__ import annotations

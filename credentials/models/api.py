@@ -18,9 +18,10 @@ class IdempotencyRecord(models.Model):
 
     Claimed (``completed_at`` empty) before the request runs, so a concurrent duplicate finds
     it in flight; completed in the transaction that makes the change, so the change and the
-    stored answer commit together. ``response`` is ``crypto.encrypt`` output bound to
-    ``public_id``: it may hold a new secret, so it is never stored in the clear and is deleted
-    after 24 hours (``credentials.api.idempotency.prune``).
+    stored answer commit together. ``response`` is ``crypto.encrypt`` output bound to the
+    row, its caller and its request (``associated_data``): it may hold a new secret, so it is
+    never stored in the clear and is deleted after 24 hours
+    (``credentials.api.idempotency.prune``).
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -45,5 +46,16 @@ class IdempotencyRecord(models.Model):
 
     @property
     def associated_data(self) -> bytes:
-        """What the stored response's ciphertext is bound to: this row's public id."""
-        return b"keyturn/idempotency/v1/" + self.public_id.bytes
+        """What the stored response's ciphertext is bound to: this row, its calling key and the
+        request it answers. Someone who can write to the database but holds no encryption key
+        cannot hand one caller's stored answer (which may hold a new secret) to another caller
+        or to another request by editing ``caller`` or ``request_hash``: it no longer decrypts.
+        """
+        return b"/".join(
+            (
+                b"keyturn/idempotency/v2",
+                self.public_id.bytes,
+                str(self.caller_id).encode("ascii"),
+                self.request_hash.encode("ascii"),
+            )
+        )
