@@ -101,7 +101,9 @@ def resolve(host: str, port: int) -> list[str]:
         for text in addresses:
             why = refusal(ipaddress.ip_address(text.split("%", 1)[0]))
             if why:
-                raise RefusedTarget(f"{host[:100]} resolves to {text}, {why}")
+                # The class of address only: the receipt is read by staff who may set endpoint
+                # URLs, and naming the address would let them map the internal network by DNS.
+                raise RefusedTarget(f"{host[:100]} resolves to {why}")
     if not addresses:
         raise RefusedTarget(f"the host name {host[:100]!r} does not resolve")
     return addresses
