@@ -1,23 +1,50 @@
-"""People: Django's user pages, with every change written to the audit trail."""
+"""People: Django's user pages, with every change written to the audit trail.
+
+Every page that changes a person or a role group (add, change, delete, password, the bulk
+delete) needs the sudo window open (``credentials/sudo.py``); the lists themselves do not.
+"""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from .. import audit
+from .. import audit, sudo
 from ..audit import Actor
 
 User = get_user_model()
 
 
-# django.contrib.auth registered its own page first (it comes before us in INSTALLED_APPS).
+# django.contrib.auth registered its own pages first (it comes before us in INSTALLED_APPS).
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+class SudoPages(sudo.SudoActions):
+    """Adding, changing and deleting need the sudo window, for showing the form as for saving."""
+
+    sudo_actions = frozenset({"delete_selected"})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if (asked := sudo.confirm_first(request)) is not None:
+            return asked
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if (asked := sudo.confirm_first(request)) is not None:
+            return asked
+        return super().delete_view(request, object_id, extra_context)
+
+
+@admin.register(Group)
+class KeyturnGroupAdmin(SudoPages, GroupAdmin):
+    """The role groups: what each role may do. Only superusers may change them."""
 
 
 @admin.register(User)
-class KeyturnUserAdmin(UserAdmin):
+class KeyturnUserAdmin(SudoPages, UserAdmin):
     """Who may sign in and with which role. Password hashes never reach the audit trail.
 
     Administrators manage people through the role groups. Only a superuser may make or touch
@@ -42,6 +69,8 @@ class KeyturnUserAdmin(UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser and User.objects.filter(pk=id, is_superuser=True).exists():
             raise PermissionDenied
+        if (asked := sudo.confirm_first(request)) is not None:
+            return asked
         return self._audited_password_change(request, id, form_url)
 
     def save_model(self, request, obj, form, change):
