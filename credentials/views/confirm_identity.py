@@ -87,7 +87,7 @@ def confirm_identity_view(request):
     form = ConfirmIdentityForm(
         request.POST if request.method == "POST" else None, second_factor=second_factor
     )
-    status = 200
+    status, error = 200, None
     if request.method == "POST" and form.is_valid():
         if _verified(request, form, second_factor=second_factor):
             with transaction.atomic():
@@ -100,7 +100,7 @@ def confirm_identity_view(request):
                 )
             return HttpResponseRedirect(next_url)
         form = ConfirmIdentityForm(second_factor=second_factor)  # never echo what was typed
-        form.add_error(None, WRONG)
+        error = WRONG
     if request.method == "POST":
         status = 400
     return render_admin(
@@ -108,6 +108,7 @@ def confirm_identity_view(request):
         "admin/keyturn/confirm_identity.html",
         {
             "form": form,
+            "error": error,
             "next": next_url,
             "second_factor": second_factor,
             "sudo_minutes": settings.PORTAL_SUDO_SECONDS // 60,
