@@ -204,7 +204,8 @@ CASES = [
     Case("delete a person", "superuser", _a_person,
          lambda w: reverse("admin:auth_user_delete", args=[w["person"].pk]),
          lambda c, w: {"post": "yes"},
-         lambda w: not get_user_model().objects.filter(pk=w["person"].pk).exists(), None),
+         lambda w: not get_user_model().objects.filter(pk=w["person"].pk).exists(),
+         "user.deleted"),
     Case("change a role group", "superuser", lambda c, r: {"group": Group.objects.get(
              name="Auditors")},
          lambda w: reverse("admin:auth_group_change", args=[w["group"].pk]),

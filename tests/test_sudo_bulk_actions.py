@@ -50,6 +50,7 @@ class Bulk:
     prepare: Callable  # request -> the objects to select
     apply: dict  # what the action's own confirmation page sends to carry it out
     happened: Callable  # objects -> whether the action was carried out on all of them
+    audit: str  # the event each object gets
 
 
 def _versions(request):
@@ -69,14 +70,15 @@ def _states(objects, **wanted):
 BULK = [
     Bulk("revoke selected versions", "security_user", "credentials_credentialversion",
          "revoke_selected", _versions, {"apply": "1", "reason": "routine"},
-         lambda objects: _states(objects, state=State.REVOKED)),
+         lambda objects: _states(objects, state=State.REVOKED), "credential.revoked"),
     Bulk("report selected versions as exposed", "admin_user", "credentials_credentialversion",
          "report_selected_exposed", _versions, {"apply": "1", "confirm": "on", "note": "gist"},
-         lambda objects: _states(objects, revoke_reason=RevokeReason.EXPOSED)),
+         lambda objects: _states(objects, revoke_reason=RevokeReason.EXPOSED),
+         "credential.exposed"),
     Bulk("delete selected people", "superuser", "auth_user", "delete_selected", _people,
          {"post": "yes"},
          lambda objects: not get_user_model().objects.filter(
-             pk__in=[o.pk for o in objects]).exists()),
+             pk__in=[o.pk for o in objects]).exists(), "user.deleted"),
 ]  # fmt: skip
 
 
@@ -118,6 +120,7 @@ def test_a_stale_bulk_action_keeps_only_the_selection_and_resumes_after_confirmi
     assert not bulk.happened(objects)
     client.post(changelist, final)
     assert bulk.happened(objects)
+    assert actions()[len(before) :].count(bulk.audit) == len(objects)
     assert sudo.PENDING_ACTION_KEY not in client.session
 
 

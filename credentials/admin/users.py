@@ -97,6 +97,25 @@ class KeyturnUserAdmin(SudoPages, UserAdmin):
             },
         )
 
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._audit_deleted(request, obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user in queryset:
+                self._audit_deleted(request, user)
+            super().delete_queryset(request, queryset)
+
+    def _audit_deleted(self, request, user):
+        audit.append(
+            actor=Actor.for_user(request.user, request),
+            action="user.deleted",
+            target=user,
+            details={"groups": sorted(user.groups.values_list("name", flat=True))},
+        )
+
     def _audited_password_change(self, request, id, form_url):
         with transaction.atomic():
             response = super().user_change_password(request, id, form_url)
