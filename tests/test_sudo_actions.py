@@ -303,15 +303,31 @@ def test_the_window_length_is_a_setting(client, security_user, issue, settings):
     assert client.get(url).status_code == 200
 
 
-def test_an_outsider_still_gets_a_404_and_an_auditor_a_403_not_a_password_prompt(
-    client, outsider_user, auditor_user, issue
+@pytest.mark.parametrize(
+    ("who", "name", "status"),
+    [
+        ("outsider_user", "admin:credentials_credentialversion_revoke", 404),
+        ("auditor_user", "admin:credentials_credentialversion_revoke", 403),
+        ("security_user", "admin:credentials_credentialversion_expose", 403),
+        ("auditor_user", "admin:credentials_credential_rotate", 403),
+        ("security_user", "admin:auth_user_add", 403),
+        ("security_user", "admin:auth_user_password_change", 403),
+        ("admin_user", "admin:auth_group_change", 200),  # administrators only look at groups
+    ],
+)
+def test_people_who_may_not_act_get_their_refusal_not_a_password_prompt(
+    client, request, issue, who, name, status
 ):
     version = issue(Kind.API_KEY).version
-    url = reverse("admin:credentials_credentialversion_revoke", args=[version.pk])
-    for user, status in ((outsider_user, 404), (auditor_user, 403)):
-        client.force_login(user)
-        stale(client)
-        assert client.get(url).status_code == status
+    args = {
+        "admin:credentials_credential_rotate": [version.credential_id],
+        "admin:auth_user_add": [],
+        "admin:auth_user_password_change": [request.getfixturevalue("admin_user").pk],
+        "admin:auth_group_change": [Group.objects.get(name="Auditors").pk],
+    }.get(name, [version.pk])
+    client.force_login(request.getfixturevalue(who))
+    stale(client)
+    assert client.get(reverse(name, args=args)).status_code == status
 
 
 def test_steps_that_only_ask_or_check_need_no_fresh_window(client, security_user, issue):

@@ -23,17 +23,29 @@ admin.site.unregister(Group)
 
 
 class SudoPages(sudo.SudoActions):
-    """Adding, changing and deleting need the sudo window, for showing the form as for saving."""
+    """Adding, changing and deleting need the sudo window, for showing the form as for saving.
+
+    Only people who may change something are asked: the others get the admin's own answer
+    (403, or a read-only page) without a password prompt first.
+    """
 
     sudo_actions = frozenset({"delete_selected"})
 
+    def _sudo_asks(self, request):
+        may_change = (
+            self.has_add_permission(request)
+            or self.has_change_permission(request)
+            or self.has_delete_permission(request)
+        )
+        return sudo.confirm_first(request) if may_change else None
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if (asked := sudo.confirm_first(request)) is not None:
+        if (asked := self._sudo_asks(request)) is not None:
             return asked
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
-        if (asked := sudo.confirm_first(request)) is not None:
+        if (asked := self._sudo_asks(request)) is not None:
             return asked
         return super().delete_view(request, object_id, extra_context)
 
@@ -69,7 +81,7 @@ class KeyturnUserAdmin(SudoPages, UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser and User.objects.filter(pk=id, is_superuser=True).exists():
             raise PermissionDenied
-        if (asked := sudo.confirm_first(request)) is not None:
+        if (asked := self._sudo_asks(request)) is not None:
             return asked
         return self._audited_password_change(request, id, form_url)
 
