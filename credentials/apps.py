@@ -7,4 +7,5 @@ class CredentialsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401 (registers the system checks)
+        # checks registers the system checks; sudo opens and closes its window at sign-in/out.
+        from . import checks, sudo  # noqa: F401

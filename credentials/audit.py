@@ -39,6 +39,7 @@ ACTIONS = (
     "audit.exported", "audit.verified",
     "api.read",
     "webhook.test_sent", "webhook.resent",
+    "user.reauthenticated", "user.deleted",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "ninja",  # the automation API; listed so its docs page serves Swagger UI from static/
     "django_tasks",
     "django_tasks_db",
@@ -240,6 +243,10 @@ def _scanning_keys(path: str) -> dict[str, str]:
 PORTAL_GITHUB_SCANNING_KEYS = _scanning_keys(
     env.str("PORTAL_GITHUB_SCANNING_KEYS_FILE", default="")
 )
+# Revealing, rotating, revoking, reactivating, reporting exposures and managing users ask for
+# the password (and second factor) again once this many seconds have passed since it was last
+# entered (credentials/sudo.py).
+PORTAL_SUDO_SECONDS = _whole_number("PORTAL_SUDO_SECONDS", 600, 60, 24 * 3600)
 # A guided rotation's revoke step asks twice while the old version was used this recently.
 PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 15, 0, 24 * 60)
 

@@ -19,6 +19,7 @@ from .. import lifecycle, selectors
 from ..audit import Actor
 from ..forms import SCOPE_CHOICES, RevokeForm
 from ..models import VERIFYING_STATES, Credential, CredentialVersion, State
+from ..sudo import SudoActions
 from ..views import audit as audit_views
 from ..views import reveal, rotations, versions
 from .access import NoSaveAsNew, as_id
@@ -192,7 +193,7 @@ class CredentialAdmin(NoSaveAsNew, LastFourSearch, admin.ModelAdmin):
 
 
 @admin.register(CredentialVersion)
-class CredentialVersionAdmin(LastFourSearch, admin.ModelAdmin):
+class CredentialVersionAdmin(SudoActions, LastFourSearch, admin.ModelAdmin):
     list_display = ("credential", "app_name", "number", "state_badge", "masked", "expires_at",
                     "last_used_at", "revoke_reason")  # fmt: skip
     list_display_links = None
@@ -200,6 +201,7 @@ class CredentialVersionAdmin(LastFourSearch, admin.ModelAdmin):
     search_fields = ("credential__name", "credential__app__name", "=credential__app__client_id")
     list_select_related = ("credential__app",)
     actions = ["revoke_selected", "report_selected_exposed"]
+    sudo_actions = frozenset(actions)
 
     @admin.display(description="App", ordering="credential__app__name")
     def app_name(self, version):

@@ -1,23 +1,62 @@
-"""People: Django's user pages, with every change written to the audit trail."""
+"""People: Django's user pages, with every change written to the audit trail.
+
+Every page that changes a person or a role group (add, change, delete, password, the bulk
+delete) needs the sudo window open (``credentials/sudo.py``); the lists themselves do not.
+"""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from .. import audit
+from .. import audit, sudo
 from ..audit import Actor
 
 User = get_user_model()
 
 
-# django.contrib.auth registered its own page first (it comes before us in INSTALLED_APPS).
+# django.contrib.auth registered its own pages first (it comes before us in INSTALLED_APPS).
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+class SudoPages(sudo.SudoActions):
+    """Adding, changing and deleting need the sudo window, for showing the form as for saving.
+
+    Only people who may change something are asked: the others get the admin's own answer
+    (403, or a read-only page) without a password prompt first.
+    """
+
+    sudo_actions = frozenset({"delete_selected"})
+
+    def _sudo_asks(self, request):
+        may_change = (
+            self.has_add_permission(request)
+            or self.has_change_permission(request)
+            or self.has_delete_permission(request)
+        )
+        return sudo.confirm_first(request) if may_change else None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if (asked := self._sudo_asks(request)) is not None:
+            return asked
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if (asked := self._sudo_asks(request)) is not None:
+            return asked
+        return super().delete_view(request, object_id, extra_context)
+
+
+@admin.register(Group)
+class KeyturnGroupAdmin(SudoPages, GroupAdmin):
+    """The role groups: what each role may do. Only superusers may change them."""
 
 
 @admin.register(User)
-class KeyturnUserAdmin(UserAdmin):
+class KeyturnUserAdmin(SudoPages, UserAdmin):
     """Who may sign in and with which role. Password hashes never reach the audit trail.
 
     Administrators manage people through the role groups. Only a superuser may make or touch
@@ -42,6 +81,8 @@ class KeyturnUserAdmin(UserAdmin):
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser and User.objects.filter(pk=id, is_superuser=True).exists():
             raise PermissionDenied
+        if (asked := self._sudo_asks(request)) is not None:
+            return asked
         return self._audited_password_change(request, id, form_url)
 
     def save_model(self, request, obj, form, change):
@@ -66,6 +107,25 @@ class KeyturnUserAdmin(UserAdmin):
                 "is_staff": user.is_staff,
                 "is_superuser": user.is_superuser,
             },
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._audit_deleted(request, obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user in queryset:
+                self._audit_deleted(request, user)
+            super().delete_queryset(request, queryset)
+
+    def _audit_deleted(self, request, user):
+        audit.append(
+            actor=Actor.for_user(request.user, request),
+            action="user.deleted",
+            target=user,
+            details={"groups": sorted(user.groups.values_list("name", flat=True))},
         )
 
     def _audited_password_change(self, request, id, form_url):

@@ -318,6 +318,11 @@ def abandon_consequences(rotation: Rotation) -> list[str]:
     return _abandon_plan(rotation)[1]
 
 
+def abandon_brings_old_back(rotation: Rotation) -> bool:
+    """Whether abandoning now would revoke the new version and make the old one work again."""
+    return _abandon_plan(rotation)[0] in ("restore", "reactivate")
+
+
 def rotation_abandon(*, actor: Actor, rotation: Rotation, note: str = "") -> Rotation:
     """Stop a rotation before its end. Audited as ``rotation.abandoned``.
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .. import crypto, lifecycle, once
+from .. import crypto, lifecycle, once, sudo
 from ..admin.access import object_for, require
 from ..audit import Actor
 from ..forms import EndpointForm, IssueForm, RotateForm
@@ -153,6 +153,8 @@ def _hours(data) -> int:
 def issue_view(request):
     """Issue a new credential (API key, client secret or service-account key)."""
     require(request, "credentials.add_credential")
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
 
     def mint(actor, data):
         is_key = data["kind"] == Kind.SERVICE_ACCOUNT_KEY
@@ -180,6 +182,8 @@ def rotate_view(request, object_id):
         request, Credential, object_id, perm="credentials.rotate_credential",
         queryset=Credential.objects.select_related("app"),
     )  # fmt: skip
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
     is_key = credential.kind == Kind.SERVICE_ACCOUNT_KEY
 
     def mint(actor, data):
@@ -216,6 +220,8 @@ def rotate_view(request, object_id):
 def endpoint_add_view(request):
     """Add a webhook endpoint; its signing secret is generated and shown once."""
     require(request, "credentials.add_endpoint")
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
 
     def mint(actor, data):
         return lifecycle.endpoint_create(

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import crypto, lifecycle, once, playbooks, webhooks
+from .. import crypto, lifecycle, once, playbooks, sudo, webhooks
 from ..admin.access import as_id, object_for
 from ..audit import Actor
 from ..lifecycle import rotation_checks as checks
@@ -53,6 +53,12 @@ def _rotation_for(request, rotation_id, *, act: bool) -> Rotation:
 
 def _target(rotation: Rotation, step: int | None) -> str:
     return f"rotation:{rotation.pk}:{step}"
+
+
+def _step_needs_sudo(rotation: Rotation) -> bool:
+    """A step that mints (and shows) a secret or revokes a version needs the sudo window."""
+    current = walk.current_step(rotation)
+    return current is not None and current.kind in (playbooks.GENERATE, playbooks.REVOKE)
 
 
 # --------------------------------------------------------------------------- start and join
@@ -97,6 +103,10 @@ def rotation_start_view(request, object_id):
 @sensitive_post_parameters("signature", "public_key")
 def rotation_view(request, rotation_id):
     rotation = _rotation_for(request, rotation_id, act=request.method == "POST")
+    # Asked before the step's form is shown, and again (doing nothing) on a stale POST.
+    sensitive = request.user.has_perm(ACT) and _step_needs_sudo(rotation)
+    if sensitive and (asked := sudo.confirm_first(request)) is not None:
+        return asked
     if request.method != "POST":
         if request.user.has_perm(ACT) and rotation.in_progress:
             # Opening someone else's rotation is joining it: logged and audited, once.
@@ -235,6 +245,9 @@ def _test_event(request, rotation, step, nonce, actor):
 
 def rotation_abandon_view(request, rotation_id):
     rotation = _rotation_for(request, rotation_id, act=True)
+    sensitive = rotation.in_progress and walk.abandon_brings_old_back(rotation)
+    if sensitive and (asked := sudo.confirm_first(request)) is not None:
+        return asked
     error = None
     if request.method == "POST":
         if request.POST.get("confirm") != "on":

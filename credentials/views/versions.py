@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from .. import lifecycle
+from .. import lifecycle, sudo
 from ..admin.access import object_for
 from ..audit import Actor
 from ..forms import ExposureForm, RevokeForm
@@ -33,6 +33,8 @@ def revoke_view(request, object_id):
         request, CredentialVersion, object_id, perm="credentials.revoke_credential",
         queryset=_VERSIONS,
     )  # fmt: skip
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
     form = RevokeForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -74,6 +76,8 @@ def reactivate_view(request, object_id):
         request, CredentialVersion, object_id, perm="credentials.reactivate_credential",
         queryset=_VERSIONS,
     )  # fmt: skip
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
     error = None
     if request.method == "POST":
         try:
@@ -114,6 +118,8 @@ def expose_view(request, object_id):
         request, CredentialVersion, object_id, perm="credentials.report_exposure",
         queryset=_VERSIONS,
     )  # fmt: skip
+    if (asked := sudo.confirm_first(request)) is not None:
+        return asked
     form = ExposureForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
