@@ -67,6 +67,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # --- Session limits (issue 7): idle timeout and absolute lifetime. After authentication
+    # (it reads request.user) and messages (it leaves one for the sign-in page).
+    "portal.session_limits.SessionLimitsMiddleware",
+    # --- end of session limits
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -259,6 +263,14 @@ PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 1
 # --------------------------------------------------------------------------- sessions and headers
 # Issue 7. Transport settings (HSTS, Secure cookies, Referrer-Policy, nosniff, X-Frame-Options)
 # are in "transport security" above; docs/headers.md describes the whole set.
+
+# A signed-in session ends after this long without a request from its person
+# (portal/session_limits.py) ...
+PORTAL_SESSION_IDLE_MINUTES = _whole_number("PORTAL_SESSION_IDLE_MINUTES", 30, 1, 24 * 60)
+# ... and this long after its sign-in, however busy.
+PORTAL_SESSION_MAX_HOURS = _whole_number("PORTAL_SESSION_MAX_HOURS", 12, 1, 30 * 24)
+# The cookie (and the stored session) never outlive the session's limit either.
+SESSION_COOKIE_AGE = PORTAL_SESSION_MAX_HOURS * 3600
 
 # Content-Security-Policy (django-csp). Nothing inline anywhere: no <script> body, no event
 # handler attribute, no style attribute or <style> element, in our templates or the admin's
