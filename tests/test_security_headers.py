@@ -10,13 +10,14 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from credentials import lifecycle
 from credentials.models import Kind
 from tests.deployment import PRODUCTION, fresh_keys, settings_of
 from tests.introspection import FORM
 from tests.management_api import management_key
-from tests.states import ACTOR
+from tests.states import ACTOR, Clock
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +89,11 @@ def _path(path):
     return lambda client, w: client.get(path, secure=True)
 
 
+def _refused_form(client, w):
+    # A form without its CSRF token, as a page opened before the last sign-in sends it.
+    return Client(enforce_csrf_checks=True).post(reverse("admin:login"), {}, secure=True)
+
+
 # page type: (role signed in, or None; how the page is asked for; the status it answers with)
 PAGES = {
     "sign-in page": (None, _admin("login"), 200),
@@ -104,6 +110,7 @@ PAGES = {
     "API unknown path": (None, _api("get", "/api/v1/no-such-thing", "reader"), 404),
     "API docs page": (None, _path("/api/v1/docs"), 200),
     "404 page": ("security", _path("/no-such-page"), 404),
+    "CSRF failure page": (None, _refused_form, 403),
 }
 
 
@@ -165,6 +172,28 @@ def test_only_the_api_docs_page_allows_data_images():
     login = _directives(client.get(reverse("admin:login"), secure=True)["Content-Security-Policy"])
     assert docs["img-src"] == ["'self'", "data:"]
     assert login["img-src"] == ["'self'"]
+
+
+def test_the_csrf_failure_page_is_ours_with_nothing_inline(client):
+    response = _refused_form(client, {})
+    body = response.content.decode()
+    assert "Form refused" in body and "nothing was changed" in body
+    assert "<style" not in body and "style=" not in body and "<script" not in body
+
+
+def test_the_sign_out_message_travels_in_a_secure_httponly_samesite_cookie(
+    client, security_user, monkeypatch
+):
+    clock = Clock()
+    monkeypatch.setattr(timezone, "now", clock)
+    client.force_login(security_user)
+    assert client.get(reverse("admin:index"), secure=True).status_code == 200
+    clock.advance(minutes=31)
+    response = client.get(reverse("admin:index"), secure=True)
+    assert response.status_code == 302
+    cookie = response.cookies["messages"]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert response.cookies["sessionid"].value == ""  # the session cookie is deleted
 
 
 def test_the_permissions_policy_leaves_only_clipboard_writing_to_the_portal(client):
