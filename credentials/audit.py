@@ -36,6 +36,7 @@ ACTIONS = (
     "rotation.started", "rotation.resumed", "rotation.step_completed", "rotation.check_failed",
     "rotation.stepped_back", "rotation.completed", "rotation.abandoned",
     "user.created", "user.updated", "user.password_changed",
+    "user.session_expired",
     "audit.exported", "audit.verified",
     "api.read",
     "webhook.test_sent", "webhook.resent",

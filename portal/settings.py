@@ -7,6 +7,7 @@ malformed key set stops start-up with a message that names the variable.
 import sys
 from pathlib import Path
 
+import csp.constants as csp
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -57,11 +58,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # --- Security headers (issue 7). Below WhiteNoise, so static files are left cacheable;
+    # above everything else, so every page, API answer, redirect and error Django makes
+    # (including a CSRF failure or a lockout answered by a middleware further down) gets the
+    # Content-Security-Policy, Permissions-Policy and Cache-Control: no-store.
+    "csp.middleware.CSPMiddleware",
+    "portal.headers.SecurityHeadersMiddleware",
+    # --- end of security headers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # --- Session limits (issue 7): idle timeout and absolute lifetime. After authentication
+    # (it reads request.user) and messages (it leaves one for the sign-in page).
+    "portal.session_limits.SessionLimitsMiddleware",
+    # --- end of session limits
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -158,7 +170,12 @@ SECURE_HSTS_PRELOAD = _SECURE and env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: the portal's e-mails link to its pages, and Strict would make every such
+# link look signed out. Lax already keeps both cookies off cross-site POSTs and subrequests.
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Nothing reads the CSRF cookie from JavaScript: the admin's forms and the API docs page take
+# the token from the page, and static/js only makes same-origin GETs.
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 if env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False):
@@ -249,6 +266,51 @@ PORTAL_GITHUB_SCANNING_KEYS = _scanning_keys(
 PORTAL_SUDO_SECONDS = _whole_number("PORTAL_SUDO_SECONDS", 600, 60, 24 * 3600)
 # A guided rotation's revoke step asks twice while the old version was used this recently.
 PORTAL_ROTATION_QUIET_MINUTES = _whole_number("PORTAL_ROTATION_QUIET_MINUTES", 15, 0, 24 * 60)
+
+# --------------------------------------------------------------------------- sessions and headers
+# Issue 7. Transport settings (HSTS, Secure cookies, Referrer-Policy, nosniff, X-Frame-Options)
+# are in "transport security" above; docs/headers.md describes the whole set.
+
+# A signed-in session ends after this long without a request from its person
+# (portal/session_limits.py) ...
+PORTAL_SESSION_IDLE_MINUTES = _whole_number("PORTAL_SESSION_IDLE_MINUTES", 30, 1, 24 * 60)
+# ... and this long after its sign-in, however busy.
+PORTAL_SESSION_MAX_HOURS = _whole_number("PORTAL_SESSION_MAX_HOURS", 12, 1, 30 * 24)
+# The cookie (and the stored session) never outlive the session's limit either.
+SESSION_COOKIE_AGE = PORTAL_SESSION_MAX_HOURS * 3600
+
+# Content-Security-Policy (django-csp). Nothing inline anywhere: no <script> body, no event
+# handler attribute, no style attribute or <style> element, in our templates or the admin's
+# (Django 5.2's admin templates have none on the pages we serve; tests/browser/test_browser_csp.py
+# fails on any violation), so no nonce and no 'unsafe-inline' either. Swagger UI's page widens
+# img-src for its own data: icons, on that page alone (credentials/api/management.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.NONE],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],  # rotation.js refreshes its panel; Swagger UI fetches the spec
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+
+# Permissions-Policy (portal/headers.py): every powerful feature off, for this page and any
+# frame in it. Only clipboard-write stays, for this origin: the show-once page's Copy button.
+PORTAL_PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "camera",
+        "display-capture", "encrypted-media", "fullscreen", "gamepad", "geolocation",
+        "gyroscope", "hid", "idle-detection", "local-fonts", "magnetometer", "microphone",
+        "midi", "payment", "picture-in-picture", "publickey-credentials-get",
+        "screen-wake-lock", "serial", "usb", "web-share", "xr-spatial-tracking",
+    )
+} | {"clipboard-write": ["self"]}  # fmt: skip
 
 # --------------------------------------------------------------------------- webhooks and clock
 

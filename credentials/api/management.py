@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from csp.decorators import csp_update
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
@@ -47,6 +48,9 @@ api = KeyturnAPI(
     urls_namespace="api:management",
     openapi_url="/openapi.json",
     docs_url="/docs",
+    # Swagger UI's stylesheet draws its icons as data: images; the rest of the portal's
+    # Content-Security-Policy (portal/settings.py) holds on this page as everywhere else.
+    docs_decorator=csp_update({"img-src": ["data:"]}),
 )
 
 

@@ -33,8 +33,19 @@
 
   function poll(panel) {
     var url = panel.getAttribute("data-activity-url");
-    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+    // Keyturn-Background: a refresh the page makes on its own is not the person's activity,
+    // so it never keeps an idle session alive (portal/session_limits.py).
+    var headers = { "Accept": "application/json", "Keyturn-Background": "poll" };
+    fetch(url, { credentials: "same-origin", headers: headers })
+      .then(function (response) {
+        if (response.redirected) {
+          // Sent to the sign-in page: the session has ended. Open this page again, so the
+          // person sees the sign-in page and why they were signed out.
+          window.location.assign(window.location.href);
+          return null;
+        }
+        return response.ok ? response.json() : null;
+      })
       .then(function (data) { if (data) { render(panel, data); } })
       .catch(function () { /* a missed refresh is retried on the next tick */ });
   }
