@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from credentials.crypto import KeyringError, parse_keyring
+from portal.proxies import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -158,8 +159,32 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-if env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False):
+
+# --------------------------------------------------------------------------- reverse proxies
+# Deployment behind a TLS-terminating proxy (docs/deploy.md). Nothing a client sends about its
+# address, host or scheme is believed unless it came through a proxy listed here.
+
+# Addresses or networks of the proxies in front of the servers; empty: no proxy is trusted.
+PORTAL_TRUSTED_PROXIES = env.list("PORTAL_TRUSTED_PROXIES", default=[])
+try:
+    parse_networks(PORTAL_TRUSTED_PROXIES)
+except ValueError as error:
+    _PROBLEMS.append(f"PORTAL_TRUSTED_PROXIES: {error}.")
+# First of all: everything after it (SecurityMiddleware's HTTPS redirect, audit addresses,
+# rate limits, the lockout) must see the client's address and no header a client forged.
+MIDDLEWARE.insert(0, "portal.proxies.TrustedProxyMiddleware")
+# Only believed from a trusted proxy (the middleware drops them from anyone else), so both
+# need PORTAL_TRUSTED_PROXIES.
+_TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False)
+if _TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("PORTAL_USE_X_FORWARDED_HOST", default=False)
+for _name, _on in (
+    ("PORTAL_TRUST_X_FORWARDED_PROTO", _TRUST_X_FORWARDED_PROTO),
+    ("PORTAL_USE_X_FORWARDED_HOST", USE_X_FORWARDED_HOST),
+):
+    if _on and not PORTAL_TRUSTED_PROXIES:
+        _PROBLEMS.append(f"{_name} needs PORTAL_TRUSTED_PROXIES: the proxies it trusts.")
 
 # --------------------------------------------------------------------------- Keyturn
 
