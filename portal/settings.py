@@ -110,6 +110,11 @@ if not _SQLITE and env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
+# django-environ hands Django's own Redis backend `?key_prefix=`, `?timeout=` and `?version=` in
+# lower case, which Django never reads: lift them to the names it does (docs/deploy.md).
+for _option in ("key_prefix", "timeout", "version"):
+    if _option in CACHES["default"]:
+        CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
     # The in-process cache holds last-use counters until they are written; its default of
     # 300 entries would cull (and so lose) counts once a few hundred keys are in use.

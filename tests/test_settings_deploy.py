@@ -1,4 +1,5 @@
-"""The reverse-proxy settings are read from the environment, checked, and pass `check --deploy`."""
+"""The deployment settings (reverse proxies, the shared cache) are read from the environment,
+checked, and pass `check --deploy`."""
 
 import pytest
 
@@ -65,3 +66,15 @@ def test_a_bad_proxy_setting_stops_start_up_naming_it(fresh_keys, variables, mes
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_key_prefix_in_cache_url_reaches_djangos_redis_backend(fresh_keys):  # noqa: F811
+    done = _manage(
+        "shell",
+        "-c",
+        "from django.core.cache import cache; print(cache.key_prefix, cache.default_timeout)",
+        CACHE_URL="redis://127.0.0.1:6379/3?key_prefix=keyturn-blue&timeout=600",
+        **fresh_keys,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "keyturn-blue 600"
