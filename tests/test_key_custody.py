@@ -1,0 +1,158 @@
+"""The key runbooks of docs/keys.md, step by step: `key_usage` says what each key is still
+needed for, and an old key is only ever reported removable once removing it breaks nothing."""
+
+import base64
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django.utils import timezone
+
+from credentials import crypto, lifecycle
+from credentials.models import CredentialVersion, IdempotencyRecord, Kind, State
+from credentials.verification import verify_bearer
+from credentials.webhooks.signing import signing_keys
+from tests.management_api import call, management_key
+from tests.states import ACTOR
+
+pytestmark = pytest.mark.django_db
+
+
+def _usage() -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("key_usage", stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def _line(output: str, start: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(start))
+
+
+def _with_new_key_first(settings, name: str, key_id: str) -> str:
+    """Step 1 of both runbooks: a fresh key, first in the list, the old ones after it."""
+    ring = getattr(settings, name)
+    fresh = crypto.parse_keyring(name, crypto.generate_key_line(key_id))
+    setattr(settings, name, crypto.Keyring(fresh.keys + ring.keys))
+    return ring.current[0]
+
+
+def _without(settings, name: str, key_id: str) -> None:
+    ring = getattr(settings, name)
+    setattr(settings, name, crypto.Keyring(tuple(k for k in ring.keys if k[0] != key_id)))
+
+
+def test_key_usage_names_each_configured_key_and_what_needs_it(issue, settings):
+    issue(Kind.API_KEY)
+    issue(Kind.CLIENT_SECRET)
+    issue(Kind.ENDPOINT_SECRET)
+    out, err = _usage()
+    hash_id = settings.PORTAL_TOKEN_HASH_KEYS.current[0]
+    encryption_id = settings.PORTAL_ENCRYPTION_KEYS.current[0]
+    bearer_credentials = sorted(
+        CredentialVersion.objects.filter(digest__isnull=False).values_list(
+            "credential_id", flat=True
+        )
+    )
+    assert _line(out, f"PORTAL_TOKEN_HASH_KEYS {hash_id} (newest)").endswith(
+        ": 2 version(s) that verify or can be reactivated, on credential(s) "
+        + ", ".join(map(str, bearer_credentials))
+    )
+    assert _line(out, f"PORTAL_ENCRYPTION_KEYS {encryption_id} (newest)").endswith(
+        ": 1 webhook signing secret(s), 0 stored API answer(s)"
+    )
+    assert err == ""
+
+
+def test_the_hash_key_runbook_retires_a_key_only_when_no_live_version_needs_it(issue, settings):
+    issued = issue(Kind.API_KEY)
+    old = _with_new_key_first(settings, "PORTAL_TOKEN_HASH_KEYS", "hnew")
+    assert verify_bearer(issued.plaintext) is not None  # the old key still verifies its keys
+    assert "(to move off it: rotate those credentials" in _line(
+        _usage()[0], f"PORTAL_TOKEN_HASH_KEYS {old}:"
+    )
+
+    rotated = lifecycle.credential_rotate(actor=ACTOR, credential=issued.credential)
+    assert rotated.version.digest_key_id == "hnew"
+    # Retiring, then revoked but reactivatable: both could verify again, so still needed.
+    assert "1 version(s)" in _line(_usage()[0], f"PORTAL_TOKEN_HASH_KEYS {old}:")
+    lifecycle.version_revoke(actor=ACTOR, version=issued.version, reason="routine")
+    assert "1 version(s)" in _line(_usage()[0], f"PORTAL_TOKEN_HASH_KEYS {old}:")
+
+    # The reactivation window runs out (moved back here, rather than waited for).
+    CredentialVersion.objects.filter(pk=issued.version.pk).update(
+        reactivation_deadline=timezone.now() - timedelta(seconds=1)
+    )
+    assert _line(_usage()[0], f"PORTAL_TOKEN_HASH_KEYS {old}:").endswith(
+        ": nothing; it can be removed"
+    )
+    _without(settings, "PORTAL_TOKEN_HASH_KEYS", old)
+    assert verify_bearer(rotated.plaintext).version_id == rotated.version.pk
+    _usage()  # and nothing stored names a key that is gone
+
+
+def test_removing_a_hash_key_a_live_version_needs_is_reported_by_name(issue, settings):
+    issued = issue(Kind.API_KEY)
+    old = _with_new_key_first(settings, "PORTAL_TOKEN_HASH_KEYS", "hnew")
+    _without(settings, "PORTAL_TOKEN_HASH_KEYS", old)
+    with pytest.raises(CommandError, match=f"PORTAL_TOKEN_HASH_KEYS {old}") as refused:
+        _usage()
+    assert refused.value.returncode == 1
+    assert verify_bearer(issued.plaintext) is None  # what key_usage warns of
+
+
+def test_an_expired_version_under_a_removed_hash_key_needs_nothing(issue, settings):
+    issued = issue(Kind.API_KEY)
+    CredentialVersion.objects.filter(pk=issued.version.pk).update(state=State.EXPIRED)
+    old = _with_new_key_first(settings, "PORTAL_TOKEN_HASH_KEYS", "hnew")
+    _without(settings, "PORTAL_TOKEN_HASH_KEYS", old)
+    out, err = _usage()
+    assert "hnew (newest): nothing yet" in out and err == ""
+
+
+def test_the_encryption_key_runbook_waits_for_stored_api_answers_to_be_pruned(issue, settings):
+    hook = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/a")
+    key = management_key("credentials:rotate").plaintext
+    target = issue(Kind.API_KEY)
+    path = f"/api/v1/credentials/{target.credential.pk}/rotations"
+    assert call(Client(), "post", path, key, {"overlap_seconds": 60}).status_code == 201
+
+    old = _with_new_key_first(settings, "PORTAL_ENCRYPTION_KEYS", "enew")
+    call_command("reencrypt", stdout=io.StringIO())
+    # The signing secret moved; the stored API answer did not, and is needed for 24 hours.
+    assert _line(_usage()[0], f"PORTAL_ENCRYPTION_KEYS {old}:").startswith(
+        f"PORTAL_ENCRYPTION_KEYS {old}: 0 webhook signing secret(s), 1 stored API answer(s)"
+    )
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    call_command("prune_idempotency", stdout=io.StringIO())
+    assert _line(_usage()[0], f"PORTAL_ENCRYPTION_KEYS {old}:").endswith(
+        ": nothing; it can be removed"
+    )
+    _without(settings, "PORTAL_ENCRYPTION_KEYS", old)
+    keys = signing_keys(hook.credential.endpoint)  # still signs, under the new key alone
+    assert [k.key for k in keys] == [crypto.webhook_secret_key(hook.plaintext)]
+
+
+def test_a_ciphertext_under_a_key_that_is_not_configured_is_reported_by_name(issue, settings):
+    hook = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/a")
+    garbled = CredentialVersion.objects.filter(pk=hook.version.pk)
+    settings.PORTAL_ENCRYPTION_KEYS = crypto.parse_keyring("X", crypto.generate_key_line("other"))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="PORTAL_ENCRYPTION_KEYS k"):
+        call_command("key_usage", stdout=io.StringIO(), stderr=err)
+    assert "NOT CONFIGURED, needed by 1 webhook signing secret(s)" in err.getvalue()
+    garbled.update(ciphertext="not-a-ciphertext")
+    with pytest.raises(CommandError, match=r"\(unreadable\)"):
+        _usage()
+
+
+def test_key_usage_prints_key_ids_and_never_key_material(issue, settings):
+    issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/a")
+    out, err = _usage()
+    rings = [settings.PORTAL_ENCRYPTION_KEYS, settings.PORTAL_TOKEN_HASH_KEYS]
+    for ring in rings:
+        for _, material in ring.keys:
+            for form in (base64.urlsafe_b64encode(material), base64.b64encode(material)):
+                assert form.decode().rstrip("=") not in out + err
