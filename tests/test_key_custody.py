@@ -156,3 +156,61 @@ def test_key_usage_prints_key_ids_and_never_key_material(issue, settings):
         for _, material in ring.keys:
             for form in (base64.urlsafe_b64encode(material), base64.b64encode(material)):
                 assert form.decode().rstrip("=") not in out + err
+
+
+# --------------------------------------------------------------------------- restore drill checks
+
+
+def _verify_secret(monkeypatch, text: str) -> str:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    out = io.StringIO()
+    call_command("verify_secret", stdout=out)
+    return out.getvalue()
+
+
+def test_verify_secret_names_the_version_of_each_secret_and_never_the_secret(issue, monkeypatch):
+    first, second = issue(Kind.API_KEY, name="orders"), issue(Kind.CLIENT_SECRET, name="login")
+    out = _verify_secret(monkeypatch, f"{first.plaintext}\n\n  {second.plaintext}  \n")
+    assert out.splitlines() == [
+        f"1: verifies: credential {first.credential.pk} (orders), version 1 (active)",
+        f"2: verifies: credential {second.credential.pk} (login), version 1 (active)",
+    ]
+    assert first.plaintext not in out and second.plaintext not in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["not-a-key", "ktak_" + "A" * 46, "\x00\x01", "ü" * 50, "whsec_" + "A" * 44],
+)
+def test_verify_secret_refuses_anything_that_does_not_verify(issue, monkeypatch, line):
+    good = issue(Kind.API_KEY)
+    with pytest.raises(CommandError, match="1 of 2 secret") as refused:
+        _verify_secret(monkeypatch, f"{good.plaintext}\n{line}\n")
+    assert refused.value.returncode == 1
+
+
+def test_verify_secret_with_nothing_on_stdin_says_how_to_use_it(db, monkeypatch):
+    with pytest.raises(CommandError, match="on stdin, one per line"):
+        _verify_secret(monkeypatch, "\n  \n")
+
+
+def test_verify_secret_refuses_a_revoked_key(issue, monkeypatch):
+    revoked = issue(Kind.API_KEY)
+    lifecycle.version_revoke(actor=ACTOR, version=revoked.version, reason="routine")
+    with pytest.raises(CommandError, match="1 of 1 secret"):
+        _verify_secret(monkeypatch, revoked.plaintext)
+
+
+def test_key_usage_decrypt_opens_every_ciphertext_and_names_the_ones_that_fail(issue):
+    good = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/a")
+    moved = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/b")
+    out = io.StringIO()
+    call_command("key_usage", "--decrypt", stdout=out)
+    assert "Decrypted 2 of 2 ciphertext(s)." in out.getvalue()
+    # A ciphertext copied onto another row is bound to the wrong row: it must not open there.
+    CredentialVersion.objects.filter(pk=moved.version.pk).update(ciphertext=good.version.ciphertext)
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 ciphertext"):
+        call_command("key_usage", "--decrypt", stdout=io.StringIO(), stderr=err)
+    assert f"version {moved.version.public_id}: ciphertext failed authentication" in err.getvalue()
+    assert good.plaintext not in err.getvalue()

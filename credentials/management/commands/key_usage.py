@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from credentials import crypto
 from credentials.models import VERIFYING_STATES, CredentialVersion, IdempotencyRecord, State
@@ -25,11 +26,21 @@ class Command(BaseCommand):
         "For PORTAL_ENCRYPTION_KEYS and PORTAL_TOKEN_HASH_KEYS, print how much stored data each "
         "key id is still needed for, so a retired key is removed only once nothing needs it. "
         "Exits 1 if stored data names a key that is not configured (a restore with the wrong "
-        "keys, or a key removed too early). Reads only key ids, never key material."
+        "keys, or a key removed too early). Reads only key ids, never key material. "
+        "With --decrypt, also decrypts every ciphertext (in memory, printing nothing of it) and "
+        "exits 1 if any fails: the proof, after a restore, that the encryption keys are right."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--decrypt",
+            action="store_true",
+            help="Also decrypt every stored ciphertext and report the ones that fail.",
+        )
+
+    def handle(self, *args, decrypt=False, **options):
         missing = self._encryption() + self._hashing()
+        failed = self._decrypt_all() if decrypt else 0
         audit_id = settings.PORTAL_AUDIT_KEY[0]
         self.stdout.write(
             f"PORTAL_AUDIT_KEY {audit_id}: the only audit key; `verify_audit` proves it matches."
@@ -39,6 +50,35 @@ class Command(BaseCommand):
                 f"Stored data needs key(s) that are not configured: {', '.join(missing)}.",
                 returncode=1,
             )
+        if failed:
+            raise CommandError(
+                f"{failed} ciphertext(s) did not decrypt: wrong PORTAL_ENCRYPTION_KEYS, or "
+                "tampered rows (see above).",
+                returncode=1,
+            )
+
+    @sensitive_variables("plaintext")
+    def _decrypt_all(self) -> int:
+        """Decrypt each ciphertext with the row it is bound to; the number that fail."""
+        versions = CredentialVersion.objects.exclude(ciphertext="").only("public_id", "ciphertext")
+        answers = IdempotencyRecord.objects.exclude(response="").only("public_id", "response")
+        rows = [(f"version {v.public_id}", v.ciphertext, v.associated_data) for v in versions]
+        rows += [
+            (f"stored API answer {r.public_id}", r.response, r.associated_data) for r in answers
+        ]
+        failed = 0
+        for label, text, associated_data in rows:
+            try:
+                plaintext = crypto.decrypt(
+                    text, keyring=settings.PORTAL_ENCRYPTION_KEYS, associated_data=associated_data
+                )
+            except crypto.DecryptionFailed as error:
+                failed += 1
+                self.stderr.write(f"{label}: {error}")
+                continue
+            del plaintext  # decrypted only to prove it can be
+        self.stdout.write(f"Decrypted {len(rows) - failed} of {len(rows)} ciphertext(s).")
+        return failed
 
     def _encryption(self) -> list[str]:
         """Every ciphertext needs its key, whatever its version's state: a revoked endpoint
