@@ -158,6 +158,56 @@ def test_key_usage_prints_key_ids_and_never_key_material(issue, settings):
                 assert form.decode().rstrip("=") not in out + err
 
 
+# --------------------------------------------------------------------------- rolling out a new key
+
+
+def _rings(name: str, settings):
+    """The lists of the runbooks' steps: before, "read" (new key second), "write" (new first)."""
+    before = getattr(settings, name)
+    new = crypto.parse_keyring(name, crypto.generate_key_line("knew"))
+    return before, crypto.Keyring(before.keys + new.keys), crypto.Keyring(new.keys + before.keys)
+
+
+def test_a_process_with_the_new_encryption_key_second_reads_what_the_first_writes(issue, settings):
+    before, read, write = _rings("PORTAL_ENCRYPTION_KEYS", settings)
+    settings.PORTAL_ENCRYPTION_KEYS = read
+    under_old = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/a")
+    assert crypto.ciphertext_key_id(under_old.version.ciphertext) == before.current[0]
+    settings.PORTAL_ENCRYPTION_KEYS = write  # a host that has moved on to step 3
+    under_new = issue(Kind.ENDPOINT_SECRET, url="https://hooks.example.com/b")
+    assert crypto.ciphertext_key_id(under_new.version.ciphertext) == "knew"
+    expected = crypto.webhook_secret_key(under_new.plaintext)
+    settings.PORTAL_ENCRYPTION_KEYS = read  # a host still at step 2 signs with it
+    assert [k.key for k in signing_keys(under_new.credential.endpoint)] == [expected]
+    settings.PORTAL_ENCRYPTION_KEYS = before  # a host skipped in step 2 could not
+    assert signing_keys(under_new.credential.endpoint) == []
+
+
+def test_a_process_with_the_new_hash_key_second_verifies_what_the_first_issues(issue, settings):
+    before, read, write = _rings("PORTAL_TOKEN_HASH_KEYS", settings)
+    settings.PORTAL_TOKEN_HASH_KEYS = read
+    assert issue(Kind.API_KEY).version.digest_key_id == before.current[0]
+    settings.PORTAL_TOKEN_HASH_KEYS = write
+    issued = issue(Kind.API_KEY)
+    assert issued.version.digest_key_id == "knew"
+    settings.PORTAL_TOKEN_HASH_KEYS = read
+    assert verify_bearer(issued.plaintext).version_id == issued.version.pk
+    settings.PORTAL_TOKEN_HASH_KEYS = before
+    assert verify_bearer(issued.plaintext) is None
+
+
+def test_a_recorded_head_keeps_verifying_as_the_chain_grows(issue):
+    issue(Kind.API_KEY)
+    out = io.StringIO()
+    call_command("audit_head", stdout=out)
+    recorded = out.getvalue().strip()
+    for _ in range(3):  # a day's work after the hourly export
+        lifecycle.credential_rotate(actor=ACTOR, credential=issue(Kind.API_KEY).credential)
+    out = io.StringIO()
+    call_command("verify_audit", expect_head=recorded, stdout=out)
+    assert "Audit chain intact" in out.getvalue()
+
+
 # --------------------------------------------------------------------------- restore drill checks
 
 
