@@ -62,6 +62,9 @@ def _address(text: str) -> Address | None:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    # A zone ("fe80::1%eth0") names an interface of the machine that wrote it, not a client.
+    if address.version == 6 and address.scope_id is not None:
+        return None
     # An IPv4 client seen through a dual-stack socket is still that IPv4 client.
     if address.version == 6 and address.ipv4_mapped is not None:
         return address.ipv4_mapped
