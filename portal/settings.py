@@ -170,7 +170,7 @@ X_FRAME_OPTIONS = "DENY"
 # address, host or scheme is believed unless it came through a proxy listed here.
 
 # Addresses or networks of the proxies in front of the servers; empty: no proxy is trusted.
-PORTAL_TRUSTED_PROXIES = env.list("PORTAL_TRUSTED_PROXIES", default=[])
+PORTAL_TRUSTED_PROXIES = [entry.strip() for entry in env.list("PORTAL_TRUSTED_PROXIES", default=[])]
 try:
     parse_networks(PORTAL_TRUSTED_PROXIES)
 except ValueError as error:

@@ -237,6 +237,9 @@ def test_a_rotation_and_a_revoke_through_one_server_are_seen_at_once_by_the_othe
     assert [a.introspect(target.plaintext, caller=caller) for _ in range(6)] == [
         {"active": False}
     ] * 6
+    assert [b.introspect(target.plaintext, caller=caller) for _ in range(6)] == [
+        {"active": False}
+    ] * 6
     assert a.introspect(new, caller=caller)["active"] is True
 
     # Both changes are in the one chain, each with the client's address the proxy reported.

@@ -23,7 +23,7 @@ def test_a_configured_proxy_deployment_is_read_from_the_environment(fresh_keys):
         "shell",
         "-c",
         SHOW,
-        PORTAL_TRUSTED_PROXIES="127.0.0.1,10.1.0.0/16",
+        PORTAL_TRUSTED_PROXIES="127.0.0.1, 10.1.0.0/16",
         PORTAL_TRUST_X_FORWARDED_PROTO="1",
         PORTAL_USE_X_FORWARDED_HOST="1",
         ALLOWED_HOSTS="keyturn.example.com",
