@@ -3,13 +3,14 @@ processes each) and two `db_worker` task workers on one PostgreSQL database and 
 with the test acting as the reverse proxy in front of them.
 
 Rotations and revokes made through one server are seen by the other on its very next request,
-concurrent rotations through both make exactly one version per Idempotency-Key, and the
-webhook events they cause reach the receiver once per message id, correctly signed, delivered
-by both workers side by side.
+concurrent rotations through both make exactly one version per Idempotency-Key, uses counted
+by every process add up in the shared cache, and the webhook events the changes cause reach
+the receiver once per message id, correctly signed, delivered by both workers side by side.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -25,11 +26,21 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks.webhooks import Webhook
 
+from credentials import usage
 from credentials.audit import verify_chain
-from credentials.models import AuditEvent, Delivery, IdempotencyRecord, Kind, State, WebhookMessage
+from credentials.models import (
+    AuditEvent,
+    CredentialVersion,
+    Delivery,
+    IdempotencyRecord,
+    Kind,
+    State,
+    WebhookMessage,
+)
 from tests.management_api import management_key
 from tests.receiver import Receiver
 from tests.test_introspect_revoke_across_processes import database_url, free_port
@@ -192,6 +203,7 @@ def cluster(redis_cache, tmp_path):
         "PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2",
         "PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS": str(HOLD + 10),
         "PORTAL_WEBHOOK_LEASE_SECONDS": "60",
+        "PORTAL_LAST_USE_FLUSH_SECONDS": "1",
     }
     cluster = Cluster(env, tmp_path)
     try:
@@ -247,6 +259,23 @@ def test_a_rotation_and_a_revoke_through_one_server_are_seen_at_once_by_the_othe
     assert sorted(e.action for e in events) == ["credential.revoked", "credential.rotated"]
     assert {e.ip for e in events} == {CLIENT}
     assert verify_chain().ok
+
+
+def test_uses_counted_by_both_servers_add_up_in_the_shared_cache(cluster, keys, settings):
+    _, a, b = cluster
+    _, caller, target = keys
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 1  # as the servers run
+    for _ in range(10):
+        for server in (a, b):
+            assert server.introspect(target.plaintext, caller=caller)["active"] is True
+    time.sleep(1.2)  # past every lease the servers took, so this process may write the rest
+    call_command("flush_last_use", stdout=io.StringIO())
+    presented = CredentialVersion.objects.get(pk=target.version.pk)
+    service = CredentialVersion.objects.get(credential__name="Introspecting service")
+    # Four processes counted them; each use is in the row exactly once, none left waiting.
+    assert (presented.use_count, service.use_count) == (20, 20)
+    assert usage.pending_uses(presented.pk) == usage.pending_uses(service.pk) == 0
+    assert presented.last_used_at is not None
 
 
 def _at_once(*calls):
