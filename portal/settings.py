@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from credentials.crypto import KeyringError, parse_keyring
+from portal.proxies import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -124,6 +125,11 @@ if not _SQLITE and env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
+# django-environ hands Django's own Redis backend `?key_prefix=`, `?timeout=` and `?version=` in
+# lower case, which Django never reads: lift them to the names it does (docs/deploy.md).
+for _option in ("key_prefix", "timeout", "version"):
+    if _option in CACHES["default"]:
+        CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
     # The in-process cache holds last-use counters until they are written; its default of
     # 300 entries would cull (and so lose) counts once a few hundred keys are in use.
@@ -178,8 +184,32 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # the token from the page, and static/js only makes same-origin GETs.
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-if env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False):
+
+# --------------------------------------------------------------------------- reverse proxies
+# Deployment behind a TLS-terminating proxy (docs/deploy.md). Nothing a client sends about its
+# address, host or scheme is believed unless it came through a proxy listed here.
+
+# Addresses or networks of the proxies in front of the servers; empty: no proxy is trusted.
+PORTAL_TRUSTED_PROXIES = [entry.strip() for entry in env.list("PORTAL_TRUSTED_PROXIES", default=[])]
+try:
+    parse_networks(PORTAL_TRUSTED_PROXIES)
+except ValueError as error:
+    _PROBLEMS.append(f"PORTAL_TRUSTED_PROXIES: {error}.")
+# First of all: everything after it (SecurityMiddleware's HTTPS redirect, audit addresses,
+# rate limits, the lockout) must see the client's address and no header a client forged.
+MIDDLEWARE.insert(0, "portal.proxies.TrustedProxyMiddleware")
+# Only believed from a trusted proxy (the middleware drops them from anyone else), so both
+# need PORTAL_TRUSTED_PROXIES.
+_TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False)
+if _TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("PORTAL_USE_X_FORWARDED_HOST", default=False)
+for _name, _on in (
+    ("PORTAL_TRUST_X_FORWARDED_PROTO", _TRUST_X_FORWARDED_PROTO),
+    ("PORTAL_USE_X_FORWARDED_HOST", USE_X_FORWARDED_HOST),
+):
+    if _on and not PORTAL_TRUSTED_PROXIES:
+        _PROBLEMS.append(f"{_name} needs PORTAL_TRUSTED_PROXIES: the proxies it trusts.")
 
 # --------------------------------------------------------------------------- Keyturn
 

@@ -4,6 +4,10 @@ It keeps every request it gets (headers and exact body bytes) and answers from a
 behaviours, one per request, then ``default``: a status code, or "timeout" (hold the response
 ``hold_seconds``, longer than the sender's read timeout, then answer 200). Receivers in real
 life deduplicate by ``webhook-id``; ``unique_ids`` is what such a receiver would have processed.
+
+With ``together=N`` the first N requests are each held (at most ``hold_seconds``) until all N
+have arrived: as each sender waits for its answer, N requests in flight at once prove N senders
+working side by side. ``max_in_flight`` is the most requests it ever held at the same time.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, script=(), default=200, hold_seconds=3.0):
+    def __init__(self, script=(), default=200, hold_seconds=3.0, together=0):
         self.got_request = threading.Event()
+        self.together = together
+        self.all_together = threading.Event()
+        self.max_in_flight = 0
+        self._arrived = self._in_flight = 0
         self.script = list(script)
         self.default = default
         self.hold_seconds = hold_seconds
@@ -40,7 +48,22 @@ class Receiver:
                 with receiver._lock:
                     receiver.requests.append(seen)
                     behaviour = receiver.script.pop(0) if receiver.script else receiver.default
+                    receiver._arrived += 1
+                    arrived = receiver._arrived
+                    receiver._in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver._in_flight)
                 receiver.got_request.set()
+                try:
+                    if arrived <= receiver.together:
+                        if arrived == receiver.together:
+                            receiver.all_together.set()
+                        receiver.all_together.wait(receiver.hold_seconds)
+                    self._answer(seen, behaviour)
+                finally:
+                    with receiver._lock:
+                        receiver._in_flight -= 1
+
+            def _answer(self, seen, behaviour):
                 if behaviour == "timeout":
                     # Processed, but answered too late: the sender has given up on this attempt
                     # and will send it again, which the receiver must recognise by its id.
