@@ -39,6 +39,8 @@ ACTIONS = (
     "audit.exported", "audit.verified",
     "api.read",
     "webhook.test_sent", "webhook.resent",
+    "user.two_factor_enrolled", "user.two_factor_reset", "user.backup_codes_generated",
+    "user.backup_code_used", "user.locked_out", "user.unlocked",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

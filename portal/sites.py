@@ -1,6 +1,7 @@
 """The Keyturn admin site: Django's admin, branded, with a home page of what needs attention."""
 
 from django.contrib import admin
+from django.urls import path
 from django.utils import timezone
 
 from credentials import selectors
@@ -19,3 +20,15 @@ class KeyturnAdminSite(admin.AdminSite):
             context["attention"] = selectors.dashboard(now=timezone.now())
             context["exposure_rotations"] = list(selectors.exposure_rotations_in_progress()[:20])
         return super().index(request, context)
+
+    def get_urls(self):
+        from credentials.views import two_factor
+
+        view = self.admin_view
+        return [
+            path("two-factor/", view(two_factor.enrol_view), name="two_factor_enrol"),
+            path("two-factor/verify/", view(two_factor.verify_view), name="two_factor_verify"),
+            path("two-factor/backup-codes/", view(two_factor.backup_codes_view),
+                 name="two_factor_backup_codes"),
+            *super().get_urls(),
+        ]  # fmt: skip
