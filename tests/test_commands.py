@@ -180,9 +180,7 @@ def test_seed_demo_is_idempotent(demo):
 def test_each_demo_login_signs_in_with_the_demo_password(demo, username):
     # Axes' backend comes first and needs the request, as every sign-in has one.
     request = RequestFactory().post("/admin/login/")
-    assert (
-        authenticate(request, username=username, password="demo-password-for-tests") is not None
-    )
+    assert authenticate(request, username=username, password="demo-password-for-tests") is not None
     assert authenticate(request, username=username, password="wrong") is None
 
 

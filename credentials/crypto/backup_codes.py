@@ -28,7 +28,9 @@ def generate_backup_codes(count: int = CODES_PER_SET) -> list[str]:
     """``count`` fresh codes, distinct, each from 50 random bits."""
     codes: set[str] = set()
     while len(codes) < count:
-        codes.add(base64.b32encode(secrets.token_bytes(5)).decode("ascii").lower())
+        # 7 random bytes encode to 12 base32 letters; the first 10 carry 50 random bits.
+        text = base64.b32encode(secrets.token_bytes(7)).decode("ascii").lower()
+        codes.add(text[:CODE_LENGTH])
     return sorted(codes)
 
 
