@@ -319,6 +319,11 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # only those who enrolled are asked for a code; whoever enrolled is always asked.
 PORTAL_2FA_REQUIRED = env.bool("PORTAL_2FA_REQUIRED", default=not DEBUG)
 OTP_TOTP_ISSUER = "Keyturn"
+# Wrong codes are limited by the lockout below (each counts as a failed sign-in), not by
+# django-otp's per-device back-off, which would refuse a right code typed soon after a wrong
+# one with the same "not valid" and count that as one more failure.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 # Axes' backend comes first: it refuses a locked-out username or address before any password
 # is checked.
 AUTHENTICATION_BACKENDS = [
@@ -367,5 +372,11 @@ LOGGING = {
     # At DEBUG, Django's template engine logs every missing variable with the whole template
     # context, which on a show-once page holds the plaintext: never below INFO, whatever
     # LOG_LEVEL says.
-    "loggers": {"django.template": {"level": "INFO"}},
+    "loggers": {
+        "django.template": {"level": "INFO"},
+        # With DEBUG on, statements are logged with their values: never django-otp's, whose
+        # values are TOTP seeds.
+        "django.db.backends": {"filters": ["hide_second_factor_queries"]},
+    },
+    "filters": {"hide_second_factor_queries": {"()": "portal.log_filters.HideSecondFactorQueries"}},
 }

@@ -15,7 +15,6 @@ from django.db.models import Q
 
 from .. import audit
 from ..audit import Actor
-from . import two_factor
 
 
 def lockout_record(*, actor: Actor, username: str | None, ip_address: str | None) -> None:
@@ -42,8 +41,7 @@ def lockout_record(*, actor: Actor, username: str | None, ip_address: str | None
 def lockout_unlock(*, actor: Actor, attempts) -> int:
     """Lift the locks behind ``attempts`` (AccessAttempt rows): every counted failure with the
     same username or from the same address goes, each lifted lock is audited as
-    ``user.unlocked``, and the named users' second-factor back-off is forgotten. Returns how
-    many failure records were removed."""
+    ``user.unlocked``. Returns how many failure records were removed."""
     with transaction.atomic():
         chosen = list(AccessAttempt.objects.select_for_update().filter(pk__in=attempts))
         if not chosen:
@@ -54,11 +52,8 @@ def lockout_unlock(*, actor: Actor, attempts) -> int:
                 matching |= Q(username=attempt.username)
             if attempt.ip_address:
                 matching |= Q(ip_address=attempt.ip_address)
-        users = {}
         for attempt in chosen:
             user = _user_named(attempt.username)
-            if user is not None:
-                users[user.pk] = user
             audit.append(
                 actor=actor,
                 action="user.unlocked",
@@ -70,7 +65,6 @@ def lockout_unlock(*, actor: Actor, attempts) -> int:
                 },
             )
         removed, _ = AccessAttempt.objects.filter(matching).delete()
-        two_factor.throttles_reset(user_ids=list(users))
     return removed
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 from django_otp import user_has_device
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -76,6 +77,7 @@ def totp_pending_device(*, user) -> TOTPDevice:
     return device
 
 
+@sensitive_variables("token", "codes")
 def totp_confirm(*, actor: Actor, user, token: str) -> Enrolled | None:
     """Confirm the pending authenticator with a current code from it; None if the code is
     wrong, there is no pending device, or the user already has a confirmed one.
@@ -108,6 +110,7 @@ def totp_confirm(*, actor: Actor, user, token: str) -> Enrolled | None:
     return Enrolled(device=device, backup_codes=codes)
 
 
+@sensitive_variables("codes")
 def backup_codes_generate(*, actor: Actor, user) -> list[str]:
     """A fresh set of backup codes for ``user``; every earlier code stops working. The codes
     are returned once, for the page that shows them; only their digests are kept."""
@@ -116,13 +119,14 @@ def backup_codes_generate(*, actor: Actor, user) -> list[str]:
         return _replace_backup_codes(actor=actor, user=user)
 
 
+@sensitive_variables("code", "text", "normalised")
 def second_factor_verify(*, actor: Actor, user, code: str) -> Device | None:
     """The confirmed device that accepts ``code`` (a current TOTP code, or an unused backup
     code, which is used up), or None.
 
-    Six digits are tried only as a TOTP code and anything else only as a backup code, so a
-    mistake counts against the one device it was meant for (django-otp throttles each device
-    after failures). A TOTP code is accepted once: a replay in the same time step fails.
+    Six digits are tried only as a TOTP code and anything else only as a backup code. A TOTP
+    code is accepted once: a replay in the same time step fails. Wrong codes are limited by
+    the caller, which counts each as a failed sign-in toward the lockout.
     """
     if not isinstance(code, str):
         return None
@@ -167,15 +171,6 @@ def two_factor_reset(*, actor: Actor, user) -> int:
     return removed
 
 
-def throttles_reset(*, user_ids) -> None:
-    """Forget the failure back-off of these users' devices (after an administrator unlocks
-    them, their next right code must not wait out a delay earned by the wrong ones)."""
-    for model in (TOTPDevice, StaticDevice):
-        model.objects.filter(user_id__in=user_ids).update(
-            throttling_failure_count=0, throttling_failure_timestamp=None
-        )
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -193,6 +188,7 @@ def _totp_accepts(device: TOTPDevice, token: str) -> bool:
     return device.verify_token(text)
 
 
+@sensitive_variables("code")
 def _use_backup_code(user, code: str) -> StaticDevice | None:
     digests = backup_codes.backup_code_digests(code, settings.PORTAL_TOKEN_HASH_KEYS)
     devices = list(
@@ -214,6 +210,7 @@ def _use_backup_code(user, code: str) -> StaticDevice | None:
     return device
 
 
+@sensitive_variables("codes", "code")
 def _replace_backup_codes(*, actor: Actor, user) -> list[str]:
     # One set of codes per person: every earlier code goes. The device stays, as a session
     # verified with one of its codes names it.

@@ -50,6 +50,7 @@ class TOTPCodeForm(CodeForm):
 
 
 @sensitive_post_parameters("code")
+@sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
 def verify_view(request):
     """Second step of signing in: a code from the authenticator app, or a backup code."""
@@ -85,7 +86,7 @@ def verify_view(request):
 
 
 @sensitive_post_parameters("code")
-@sensitive_variables("enrolled", "device")
+@sensitive_variables("enrolled", "device", "secret")
 @require_http_methods(["GET", "POST"])
 def enrol_view(request):
     """Set up an authenticator app: scan the QR code (or type the secret), confirm with a code.
@@ -154,6 +155,7 @@ def _mark_verified(request, device):
     request.session.cycle_key()
 
 
+@sensitive_variables("uri")
 def _qr_svg(uri: str) -> str:
     """The otpauth URI as an inline SVG QR code, drawn here: no image request, no script, no
     style attribute (the page's Content-Security-Policy allows neither)."""
