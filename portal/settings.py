@@ -355,6 +355,8 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "code"]
 # Keyturn lists lockouts itself (read-only, with an audited unlock); axes' own pages show
 # raw form data and let anyone with model rights edit attempts.
 AXES_ENABLE_ADMIN = False
+# Axes would also keep a row per successful sign-in, forever, with no page to read it on.
+AXES_DISABLE_ACCESS_LOG = True
 
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))

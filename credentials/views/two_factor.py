@@ -25,6 +25,9 @@ from ..crypto.backup_codes import format_backup_code
 from ..lifecycle import two_factor
 from . import render_admin
 
+# The sign-in steps show no model list: none of it opens before the second factor is given.
+_NO_SIDEBAR = {"is_nav_sidebar_enabled": False}
+
 
 class CodeForm(forms.Form):
     code = forms.CharField(
@@ -80,7 +83,7 @@ def verify_view(request):
     return render_admin(
         request,
         "admin/keyturn/two_factor/verify.html",
-        {"form": form, "next": done},
+        {"form": form, "next": done, **_NO_SIDEBAR},
         title="Two-factor sign-in",
     )
 
@@ -122,7 +125,7 @@ def enrol_view(request):
             "form": form,
             "qr_svg": _qr_svg(device.config_url),
             "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
-            "next": signin.safe_next(request, ""),
+            **_NO_SIDEBAR,
         },
         title="Set up two-factor sign-in",
     )
