@@ -7,5 +7,8 @@ class CredentialsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # checks registers the system checks; sudo opens and closes its window at sign-in/out.
-        from . import checks, sudo  # noqa: F401
+        from . import (
+            checks,  # noqa: F401 (registers the system checks)
+            signin,  # noqa: F401 (audits lockouts: a receiver of axes' signal)
+            sudo,  # noqa: F401 (opens and closes the re-authentication window at sign-in/out)
+        )

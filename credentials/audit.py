@@ -41,6 +41,8 @@ ACTIONS = (
     "api.read",
     "webhook.test_sent", "webhook.resent",
     "user.reauthenticated", "user.deleted",
+    "user.two_factor_enrolled", "user.two_factor_reset", "user.backup_codes_generated",
+    "user.backup_code_used", "user.locked_out", "user.unlocked",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

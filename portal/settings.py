@@ -5,6 +5,7 @@ malformed key set stops start-up with a message that names the variable.
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import csp.constants as csp
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "ninja",  # the automation API; listed so its docs page serves Swagger UI from static/
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "credentials",
 ]
 
@@ -70,12 +72,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # --- Session limits (issue 7): idle timeout and absolute lifetime. After authentication
     # (it reads request.user) and messages (it leaves one for the sign-in page).
     "portal.session_limits.SessionLimitsMiddleware",
     # --- end of session limits
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Two-factor sign-in: an unverified session reaches only the verify/enrol pages and logout.
+    "credentials.signin.TwoFactorMiddleware",
+    # django-axes turns a lockout flagged during the request into the lockout page: last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -401,6 +408,52 @@ if (
 # share it safely (they claim tasks with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# --------------------------------------------------------------------------- sign-in hardening
+# Two-factor sign-in (django-otp) and lockout (django-axes); the README's "Signing in" says why.
+
+# Outside DEBUG every staff account must have a second factor. With it off (the DEBUG default)
+# only those who enrolled are asked for a code; whoever enrolled is always asked.
+PORTAL_2FA_REQUIRED = env.bool("PORTAL_2FA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = "Keyturn"
+# Wrong codes are limited by the lockout below (each counts as a failed sign-in), not by
+# django-otp's per-device back-off, which would refuse a right code typed soon after a wrong
+# one with the same "not valid" and count that as one more failure.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Axes' backend comes first: it refuses a locked-out username or address before any password
+# is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Each alone: by username (one account guessed at from many addresses) and by address (one
+# address trying many usernames). Staff are few and their usernames easy to guess, so the
+# combination alone would let a botnet guess forever; an attacker can lock an account for the
+# cool-off, which an administrator can lift at once.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = _whole_number("PORTAL_LOCKOUT_FAILURE_LIMIT", 5, 1, 1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=_whole_number("PORTAL_LOCKOUT_COOLOFF_MINUTES", 15, 1, 7 * 24 * 60)
+)
+# Never reset on a password success: a second factor is still to come, and resetting there
+# would let someone who knows the password guess codes without end.
+AXES_RESET_ON_SUCCESS = False
+# Tries while locked out are refused, not counted: the lock ends a cool-off after the last
+# counted failure, as the lockout page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client is REMOTE_ADDR alone; a trusted reverse proxy's header is turned into
+# REMOTE_ADDR by middleware before this, never read here.
+AXES_CLIENT_IP_CALLABLE = "credentials.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "credentials.signin.lockout_response"
+# Axes keeps failed requests' form data: never the password or a one-time code.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "code"]
+# Keyturn lists lockouts itself (read-only, with an audited unlock); axes' own pages show
+# raw form data and let anyone with model rights edit attempts.
+AXES_ENABLE_ADMIN = False
+# Axes would also keep a row per successful sign-in, forever, with no page to read it on.
+AXES_DISABLE_ACCESS_LOG = True
+
 if _PROBLEMS and not _GENERATING_KEYS:
     raise ImproperlyConfigured("Keyturn cannot start:\n  - " + "\n  - ".join(_PROBLEMS))
 
@@ -417,5 +470,11 @@ LOGGING = {
     # At DEBUG, Django's template engine logs every missing variable with the whole template
     # context, which on a show-once page holds the plaintext: never below INFO, whatever
     # LOG_LEVEL says.
-    "loggers": {"django.template": {"level": "INFO"}},
+    "loggers": {
+        "django.template": {"level": "INFO"},
+        # With DEBUG on, statements are logged with their values: never django-otp's, whose
+        # values are TOTP seeds.
+        "django.db.backends": {"filters": ["hide_second_factor_queries"]},
+    },
+    "filters": {"hide_second_factor_queries": {"()": "portal.log_filters.HideSecondFactorQueries"}},
 }

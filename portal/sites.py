@@ -22,13 +22,15 @@ class KeyturnAdminSite(admin.AdminSite):
         return super().index(request, context)
 
     def get_urls(self):
+        from credentials.views import two_factor
         from credentials.views.confirm_identity import confirm_identity_view
 
+        view = self.admin_view
         return [
-            path(
-                "confirm-identity/",
-                self.admin_view(confirm_identity_view),
-                name="confirm_identity",
-            ),
+            path("confirm-identity/", view(confirm_identity_view), name="confirm_identity"),
+            path("two-factor/", view(two_factor.enrol_view), name="two_factor_enrol"),
+            path("two-factor/verify/", view(two_factor.verify_view), name="two_factor_verify"),
+            path("two-factor/backup-codes/", view(two_factor.backup_codes_view),
+                 name="two_factor_backup_codes"),
             *super().get_urls(),
-        ]
+        ]  # fmt: skip

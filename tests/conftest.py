@@ -204,3 +204,11 @@ def _private_webhook_targets(settings):
     # Test receivers listen on 127.0.0.1, which production refuses to deliver to; the tests of
     # that refusal turn it back off. Set here, so no test depends on what .env says.
     settings.PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture(autouse=True)
+def _two_factor_optional(settings):
+    # Most tests sign in with force_login, which has no second factor; the two-factor tests
+    # turn the requirement back on. Lockout state (axes' AccessAttempt rows, settings'
+    # database handler) goes with each test's rollback or flush, like every other row.
+    settings.PORTAL_2FA_REQUIRED = False

@@ -8,15 +8,18 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials import lifecycle
 from credentials.models import Kind
 from tests.deployment import PRODUCTION, fresh_keys, settings_of
 from tests.introspection import FORM
 from tests.management_api import management_key
+from tests.signin import mark_verified
 from tests.states import ACTOR, Clock
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +46,7 @@ def _deployed(settings, deployed_transport):
 
 
 @pytest.fixture
-def world(app):
+def world(app, request):
     """One of everything the pages below show, and a key for each kind of API caller."""
     issued = lifecycle.credential_issue(actor=ACTOR, app=app, kind=Kind.API_KEY, name="Orders")
     rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issued.credential)
@@ -54,6 +57,7 @@ def world(app):
         "token": issued.plaintext,
         "caller": management_key("introspect").plaintext,
         "reader": management_key("credentials:read").plaintext,
+        "security_user": request.getfixturevalue("security_user"),
     }
 
 
@@ -94,6 +98,25 @@ def _refused_form(client, w):
     return Client(enforce_csrf_checks=True).post(reverse("admin:login"), {}, secure=True)
 
 
+def _verify_step(client, w):
+    # Signed in with the password, a second factor enrolled and not yet given.
+    TOTPDevice.objects.create(user=w["security_user"], name="phone", confirmed=True)
+    return client.get(reverse("admin:two_factor_verify"), secure=True)
+
+
+def _new_backup_codes(client, w):
+    device = TOTPDevice.objects.create(user=w["security_user"], name="phone", confirmed=True)
+    mark_verified(client, device)
+    return client.post(reverse("admin:two_factor_backup_codes"), secure=True)
+
+
+def _locked_out(client, w):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        answer = client.post(reverse("admin:login"), {"username": "sec", "password": "x"},
+                             secure=True)  # fmt: skip
+    return answer
+
+
 # page type: (role signed in, or None; how the page is asked for; the status it answers with)
 PAGES = {
     "sign-in page": (None, _admin("login"), 200),
@@ -111,6 +134,12 @@ PAGES = {
     "API docs page": (None, _path("/api/v1/docs"), 200),
     "404 page": ("security", _path("/no-such-page"), 404),
     "CSRF failure page": (None, _refused_form, 403),
+    "two-factor enrolment (QR code)": ("security", _admin("two_factor_enrol"), 200),
+    "two-factor verify step": ("security", _verify_step, 200),
+    "new backup codes (shown once)": ("security", _new_backup_codes, 200),
+    "lockout page": (None, _locked_out, 429),
+    "re-authentication page": ("security", _admin("confirm_identity"), 200),
+    "locked accounts list": ("admin", _admin("axes_accessattempt_changelist"), 200),
 }
 
 

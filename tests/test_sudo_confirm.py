@@ -11,10 +11,11 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 from django_otp.oath import totp
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials import sudo
+from credentials.audit import Actor
+from credentials.lifecycle import two_factor
 from credentials.models import AuditEvent
 from credentials.views.confirm_identity import confirm_identity_view
 
@@ -57,8 +58,14 @@ def _fresh(client) -> bool:
     return started is not None and time.time() - started <= 600
 
 
-def _totp_device(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+def _totp_device(user, client) -> TOTPDevice:
+    """A confirmed authenticator, and ``client``'s session verified with it at sign-in (the
+    window itself stays closed, as the ``staff`` fixture left it)."""
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session.save()
+    return device
 
 
 def _code(device: TOTPDevice) -> str:
@@ -121,14 +128,14 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
 
 
 def test_with_a_confirmed_device_the_code_is_asked_for_and_required(staff, security_user, failures):
-    _totp_device(security_user)
+    _totp_device(security_user, staff)
     assert 'name="otp_token"' in staff.get(reverse(CONFIRM)).content.decode()
     response = _post(staff)  # the password alone
     assert response.status_code == 400 and not _fresh(staff)
 
 
 def test_a_wrong_code_is_refused_and_counts_as_a_failed_sign_in(staff, security_user, failures):
-    device = _totp_device(security_user)
+    device = _totp_device(security_user, staff)
     wrong = f"{(int(_code(device)) + 1) % 1_000_000:06d}"
     response = _post(staff, otp_token=wrong)
     assert response.status_code == 400 and not _fresh(staff)
@@ -137,7 +144,7 @@ def test_a_wrong_code_is_refused_and_counts_as_a_failed_sign_in(staff, security_
 
 
 def test_the_right_code_with_a_wrong_password_is_refused(staff, security_user, failures):
-    device = _totp_device(security_user)
+    device = _totp_device(security_user, staff)
     response = _post(staff, password="nope", otp_token=_code(device))
     assert response.status_code == 400 and not _fresh(staff) and len(failures) == 1
 
@@ -145,7 +152,7 @@ def test_the_right_code_with_a_wrong_password_is_refused(staff, security_user, f
 def test_the_right_password_and_code_open_the_window_and_the_code_cannot_be_replayed(
     staff, security_user, failures
 ):
-    device = _totp_device(security_user)
+    device = _totp_device(security_user, staff)
     code = _code(device)
     assert _post(staff, otp_token=code)["Location"] == SAFE_NEXT
     assert _fresh(staff)
@@ -163,14 +170,13 @@ def test_an_unconfirmed_device_is_not_a_second_factor(staff, security_user):
 
 
 def test_a_backup_code_works_once(staff, security_user):
-    _totp_device(security_user)
-    backup = StaticDevice.objects.create(user=security_user, name="backup", confirmed=True)
-    StaticToken.objects.create(device=backup, token="k7m2q9x4")
-    assert _post(staff, otp_token="k7m2q9x4")["Location"] == SAFE_NEXT
+    _totp_device(security_user, staff)
+    code = two_factor.backup_codes_generate(actor=Actor.system("tests"), user=security_user)[0]
+    assert _post(staff, otp_token=code)["Location"] == SAFE_NEXT
     session = staff.session
     del session[sudo.SESSION_KEY]
     session.save()
-    assert _post(staff, otp_token="k7m2q9x4").status_code == 400
+    assert _post(staff, otp_token=code).status_code == 400
 
 
 # --------------------------------------------------------------------------- where it goes
@@ -209,7 +215,7 @@ def test_next_on_this_site_keeps_its_query(staff):
 def test_the_password_and_code_never_reach_the_session_messages_or_logs(
     staff, security_user, caplog
 ):
-    device = _totp_device(security_user)
+    device = _totp_device(security_user, staff)
     secret_password = "correct horse battery staple"
     wrong_password = "a very particular wrong passphrase"
     code = _code(device)
@@ -264,7 +270,7 @@ def test_signing_in_with_the_form_opens_the_window(client, security_user):
 
 
 def test_signing_in_without_the_code_of_a_confirmed_device_opens_no_window(client, security_user):
-    _totp_device(security_user)
+    TOTPDevice.objects.create(user=security_user, name="phone", confirmed=True)
     client.force_login(security_user)  # a sign-in that verified no device
     assert sudo.SESSION_KEY not in client.session
 

@@ -1,3 +1,3 @@
 """Keyturn's admin: importing this package registers every model page with the site."""
 
-from . import audit, credentials, organisation, users, webhooks  # noqa: F401
+from . import audit, credentials, lockouts, organisation, two_factor, users, webhooks  # noqa: F401

@@ -10,9 +10,13 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .. import audit, sudo
 from ..audit import Actor
+from ..lifecycle import two_factor
 
 User = get_user_model()
 
@@ -64,6 +68,10 @@ class KeyturnUserAdmin(SudoPages, UserAdmin):
     grant oneself everything.
     """
 
+    list_display = (*UserAdmin.list_display, "two_factor")
+    actions = ["reset_two_factor"]
+    sudo_actions = frozenset({"delete_selected", "reset_two_factor"})
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser:
@@ -75,8 +83,39 @@ class KeyturnUserAdmin(SudoPages, UserAdmin):
         ]
 
     def get_queryset(self, request):
-        users = super().get_queryset(request)
+        users = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_authenticator=Exists(
+                    TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                ),
+                has_backup_codes=Exists(
+                    StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                ),
+            )
+        )
         return users if request.user.is_superuser else users.filter(is_superuser=False)
+
+    @admin.display(description="Two-factor")
+    def two_factor(self, user):
+        if user.has_authenticator:
+            return "app"
+        return "backup codes" if user.has_backup_codes else "—"
+
+    @admin.action(description="Reset two-factor sign-in (they set it up again)",
+                  permissions=["change"])  # fmt: skip
+    def reset_two_factor(self, request, queryset):
+        """Remove the selected people's second factors (a lost phone); audited per person."""
+        actor = Actor.for_user(request.user, request)
+        people = list(queryset)  # already without superusers for a non-superuser
+        for user in people:
+            two_factor.two_factor_reset(actor=actor, user=user)
+        self.message_user(
+            request,
+            f"Two-factor sign-in reset for {len(people)} user(s); "
+            "they set it up again at their next sign-in.",
+        )
 
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser and User.objects.filter(pk=id, is_superuser=True).exists():

@@ -2,21 +2,22 @@
 
 Success opens the window (``credentials/sudo.py``) and goes back to ``next``. A wrong password
 or code opens nothing and sends ``user_login_failed``, so the sign-in lockout counts guesses
-made here as it counts those made at sign-in.
+made here as it counts those made at sign-in; the guess that locks the account also signs the
+session out.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import authenticate
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth import authenticate, logout
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import audit, sudo
+from .. import audit, signin, sudo
 from ..audit import Actor
+from ..lifecycle import two_factor
 from . import render_admin
 
 WRONG = "That password or code is not right. Nothing was opened; try again."
@@ -42,7 +43,7 @@ class ConfirmIdentityForm(forms.Form):
             del self.fields["otp_token"]
 
 
-@sensitive_variables("password", "token")
+@sensitive_variables("password", "code")
 def _verified(request, form, *, second_factor: bool) -> bool:
     user = request.user
     password = form.cleaned_data["password"]
@@ -53,31 +54,14 @@ def _verified(request, form, *, second_factor: bool) -> bool:
         return False
     if not second_factor:
         return True
-    token = form.cleaned_data.get("otp_token", "").replace(" ", "")
-    if _device_accepting(user, token) is not None:
+    # The code is checked as at sign-in: a TOTP code once per time step, a backup code used
+    # up (and audited); a wrong one counts toward the lockout like a wrong password.
+    code = form.cleaned_data.get("otp_token", "")
+    actor = Actor.for_user(user, request)
+    if two_factor.second_factor_verify(actor=actor, user=user, code=code) is not None:
         return True
-    user_login_failed.send(
-        sender=__name__, credentials={"username": user.get_username()}, request=request
-    )
+    signin.record_failed_code(request, user.get_username())
     return False
-
-
-@sensitive_variables("token")
-def _device_accepting(user, token: str):
-    """The confirmed device that accepts ``token`` (TOTP or backup code), or None.
-
-    Devices are locked while checked, so the same code cannot pass twice at once; each
-    device's own throttling and replay rules apply.
-    """
-    from django_otp import devices_for_user
-
-    if not token:
-        return None
-    with transaction.atomic():
-        for device in devices_for_user(user, confirmed=True, for_verify=True):
-            if device.verify_token(token):
-                return device
-    return None
 
 
 @sensitive_post_parameters("password", "otp_token")
@@ -99,6 +83,11 @@ def confirm_identity_view(request):
                     details={"second_factor": second_factor},
                 )
             return HttpResponseRedirect(next_url)
+        if getattr(request, "axes_locked_out", False):
+            # That guess locked the account: whoever is at this session is not let go on
+            # trying, nor on browsing.
+            logout(request)
+            return signin.lockout_response(request)
         form = ConfirmIdentityForm(second_factor=second_factor)  # never echo what was typed
         error = WRONG
     if request.method == "POST":

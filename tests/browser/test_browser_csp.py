@@ -90,6 +90,11 @@ def test_the_main_pages_load_under_the_policy_without_a_violation(
         visit("admin:credentials_rotation", rotation_at_activity_check.pk)
     assert polled.value.status == 200  # rotation.js's fetch is allowed by connect-src
 
+    visit("admin:two_factor_enrol")  # the QR code, drawn inline as SVG
+    expect(page.locator("svg.kt-qr")).to_be_visible()
+    visit("admin:confirm_identity")
+    visit("admin:axes_accessattempt_changelist")
+
     visit("admin:credentials_credential_issue")
     page.select_option("#id_app", str(app.pk))
     page.fill("#id_name", "Shown once")

@@ -1,16 +1,21 @@
 """Load the demo organisation once: apps, endpoints, credentials in varied states, role users."""
 
+import base64
+import hmac
 import os
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
-from credentials import lifecycle
+from credentials import audit, lifecycle
 from credentials.audit import Actor
+from credentials.crypto import backup_codes
 from credentials.models import App, Kind, RevokeReason
 from credentials.roles import ensure_roles
 
@@ -22,6 +27,18 @@ DEMO_USERS = {
     "admin": ("Administrators", "Alex", "Admin"),
 }
 MARKER_APP = "Storefront"
+DEMO_BACKUP_CODES = 10
+
+
+def demo_backup_codes(password: str, username: str) -> list[str]:
+    """The demo login's backup codes, derived from DEMO_PASSWORD so `demo_logins` can print
+    them again. Demo only: real backup codes are random (``backup_codes_generate``)."""
+    codes = []
+    for index in range(DEMO_BACKUP_CODES):
+        mac = hmac.new(password.encode(), f"demo-backup:{username}:{index}".encode(), "sha256")
+        # The first 50 bits as 10 base32 letters, the form of every backup code.
+        codes.append(base64.b32encode(mac.digest()[:10]).decode("ascii").lower()[:10])
+    return codes
 
 
 class Command(BaseCommand):
@@ -59,6 +76,26 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             user.groups.add(Group.objects.get(name=group_name))
+            if not StaticDevice.objects.filter(user=user).exists():
+                self._backup_codes(user, password)
+
+    def _backup_codes(self, user, password):
+        # The demo's second factor: backup codes that `demo_logins` prints, as the portal asks
+        # every sign-in for one (PORTAL_2FA_REQUIRED is on outside DEBUG). Signing in with
+        # one is the ordinary code path; nothing in it knows about the demo.
+        _key_id, key = settings.PORTAL_TOKEN_HASH_KEYS.current
+        device = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+        codes = demo_backup_codes(password, user.username)
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=backup_codes.backup_code_digest(code, key))
+            for code in codes
+        )
+        audit.append(
+            actor=Actor.system("demo data"),
+            action="user.backup_codes_generated",
+            target=user,
+            details={"count": len(codes)},
+        )
 
     def _organisation(self):
         seed = Actor.system("demo data")

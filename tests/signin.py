@@ -1,0 +1,59 @@
+"""Helpers for the sign-in tests: RFC 6238 codes computed here, and signing in by the form."""
+
+import base64
+import hashlib
+import hmac
+import struct
+import time
+
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+PASSWORD = "correct horse battery staple"  # what tests/conftest.py gives every role user
+
+
+def totp(key: bytes, *, steps_ahead: int = 0, at: float | None = None, digits: int = 6) -> str:
+    """The RFC 6238 code (HMAC-SHA1, 30-second steps) for ``key``, computed independently of
+    django-otp, ``steps_ahead`` steps from now (the device accepts one step either side)."""
+    counter = int((time.time() if at is None else at) // 30) + steps_ahead
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(number % 10**digits).zfill(digits)
+
+
+def key_from_base32(text: str) -> bytes:
+    """The seed from the secret as the enrolment page prints it (groups of four, no padding)."""
+    compact = "".join(text.split()).upper()
+    return base64.b32decode(compact + "=" * (-len(compact) % 8))
+
+
+def enrol_authenticator(user) -> TOTPDevice:
+    """A confirmed authenticator for ``user``, made directly (not through the page)."""
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def password_login(client, username, password=PASSWORD, *, ip="127.0.0.1", next_url=""):
+    """POST the admin's login form, as a browser would, from ``ip``."""
+    data = {"username": username, "password": password}
+    if next_url:
+        data["next"] = next_url
+    return client.post(reverse("admin:login"), data, REMOTE_ADDR=ip)
+
+
+def submit_code(client, code, *, ip="127.0.0.1", next_url=""):
+    data = {"code": code}
+    if next_url:
+        data["next"] = next_url
+    return client.post(reverse("admin:two_factor_verify"), data, REMOTE_ADDR=ip)
+
+
+def mark_verified(client, device) -> None:
+    """Make the client's session verified with ``device``, as a right code would (which also
+    opens the re-authentication window)."""
+    from credentials import sudo
+
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session[sudo.SESSION_KEY] = int(time.time())
+    session.save()
