@@ -3,15 +3,21 @@
 Last-use tracking and the introspection rate limit add to counters on every request. Django's
 cache API gives atomic ``incr`` but costs two round trips per call on Redis (an EXISTS, then
 the INCR) and cannot batch; on the hot path that was most of the request's time. With Django's
-own ``RedisCache`` these functions send every command of a call in one pipeline; with any other
-cache they fall back to the portable ``incr``/``add`` dance. Either way the keys are Django's
-(``cache.make_key``) and the values plain integers, so ``cache.get``, ``cache.decr`` and the
-rest of the cache API read and change the same counters.
+own ``RedisCache`` every function here is one round trip: a pipeline, or a Lua script where
+what it writes depends on what it reads (``count_in_window_then_add``: a request's rate-limit
+count and its use counters; ``claim_and_take``: a flush's lease and the counts it takes).
+With any other cache they fall back to the portable ``incr``/``add`` dance. Either way the
+keys are Django's (``cache.make_key``) and the values plain integers, so ``cache.get``,
+``cache.decr`` and the rest of the cache API read and change the same counters.
+
+The scripts touch several keys in one call, so the keys must live on one Redis server (as
+with Django's ``RedisCache``, which writes to the first server it is given), not a cluster.
 """
 
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
@@ -19,6 +25,61 @@ from django.core.cache.backends.redis import RedisCache
 # One client per cache backend instance (Django makes one per thread). Django builds a new
 # redis.Redis around its pool on every call, which costs about a round trip by itself.
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Changes(NamedTuple):
+    """Counters to add to and integers to set, as ``add_and_set`` takes them."""
+
+    deltas: dict[str, int]
+    values: dict[str, int]
+
+
+NO_CHANGES = Changes({}, {})
+
+# Run atomically by Redis: nothing else runs between its commands. KEYS[1] is the window's
+# counter; after it come ARGV[3] counters to add to, then the keys to set. ARGV[1] is the
+# window's lifetime in seconds, ARGV[2] the limit; then one "op, number" pair per key after
+# the first: op "add" or "set" always, "add_within" or "set_within" only if the window's count
+# (this request included) is within the limit. Returns the window's count.
+_COUNT_THEN_ADD = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+local within = count <= tonumber(ARGV[2])
+for i = 2, #KEYS do
+  local op, number = ARGV[2 * i - 1], ARGV[2 * i]
+  if op == 'add' or (op == 'add_within' and within) then
+    redis.call('INCRBY', KEYS[i], number)
+  elseif op == 'set' or (op == 'set_within' and within) then
+    redis.call('SET', KEYS[i], number)
+  end
+end
+return count
+"""
+
+# KEYS: the lease, the counter, the stored time. ARGV: the lease's value and lifetime (s).
+# If the lease is free: take it, move the counter's value out (leaving 0) and read the time,
+# returning {1, taken, time or -1}. Otherwise {0, the lease's value or -1}.
+_CLAIM_AND_TAKE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then
+  local taken = redis.call('GETSET', KEYS[2], 0)
+  local at = redis.call('GET', KEYS[3])
+  return {1, tonumber(taken) or 0, tonumber(at) or -1}
+end
+return {0, tonumber(redis.call('GET', KEYS[1])) or -1}
+"""
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _script(client, text: str):
+    """``text`` registered with ``client`` once: later calls send only its SHA (EVALSHA), and
+    redis-py loads it again by itself if the server has forgotten it."""
+    registered = _scripts.setdefault(client, {})
+    script = registered.get(text)
+    if script is None:
+        script = registered[text] = client.register_script(text)
+    return script
 
 
 def _redis():
@@ -80,6 +141,66 @@ def count_in_window(key: str, timeout: int) -> int:
         if cache.add(key, 1, timeout=timeout):
             return 1
         return cache.incr(key)
+
+
+def count_in_window_then_add(
+    window_key: str,
+    timeout: int,
+    limit: int,
+    always: Changes = NO_CHANGES,
+    within_limit: Changes = NO_CHANGES,
+) -> int:
+    """``count_in_window(window_key, timeout)``, then ``add_and_set(*always)``, and
+    ``add_and_set(*within_limit)`` too if the count is at most ``limit``; return the count.
+
+    On Redis all of it is one Lua script: one round trip, and atomic, so two processes cannot
+    both see the last place in a window. Elsewhere it is the calls above, one after another.
+    """
+    client = _redis()
+    if client is None:
+        count = count_in_window(window_key, timeout)
+        add_and_set(*always)
+        if count <= limit:
+            add_and_set(*within_limit)
+        return count
+    keys, args = [cache.make_key(window_key)], [int(timeout), int(limit)]
+    for changes, suffix in ((always, ""), (within_limit, "_within")):
+        for key, delta in changes.deltas.items():
+            keys.append(cache.make_key(key))
+            args += ["add" + suffix, int(delta)]
+        for key, value in changes.values.items():
+            keys.append(cache.make_key(key))
+            args += ["set" + suffix, int(value)]
+    return int(_script(client, _COUNT_THEN_ADD)(keys=keys, args=args))
+
+
+class Claimed(NamedTuple):
+    """What ``claim_and_take`` found: whether it won, and what it took or what holds the key."""
+
+    won: bool
+    held: int | None  # the lease's value: ours if won, else the winner's
+    taken: int  # the counter's value, moved out (0 if not won)
+    value: int | None  # the stored integer read alongside (None if missing or not won)
+
+
+def claim_and_take(lease_key: str, value: int, timeout: int, count_key: str, value_key: str):
+    """``claim(lease_key, value, timeout)``; if won, ``take(count_key)`` and ``get(value_key)``.
+
+    On Redis one Lua script (one round trip): a flush costs one call to the cache, not three.
+    """
+    client = _redis()
+    if client is None:
+        won, held = claim(lease_key, value, timeout)
+        if not won:
+            return Claimed(False, held, 0, None)
+        return Claimed(True, held, take(count_key), get(value_key))
+    keys = [cache.make_key(key) for key in (lease_key, count_key, value_key)]
+    answer = _script(client, _CLAIM_AND_TAKE)(keys=keys, args=[int(value), int(timeout)])
+    if not int(answer[0]):
+        held = int(answer[1])
+        return Claimed(False, held if held >= 0 else None, 0, None)
+    stored = int(answer[2])
+    return Claimed(True, int(value), max(int(answer[1]), 0), stored if stored >= 0 else None)
 
 
 def claim(key: str, value: int, timeout: int) -> tuple[bool, int | None]:

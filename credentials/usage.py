@@ -76,38 +76,86 @@ def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
     ``last_used_at`` is exact to the second.
     """
     try:
-        at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
-        tick = time.monotonic()
-        send_time = []
-        with _lock:
-            for version_id in version_ids:
-                _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
-                if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
-                    _time_sent[version_id] = tick
-                    send_time.append(version_id)
-        counters.add_and_set(
-            {_count_key(version_id): 1 for version_id in version_ids},
-            {_at_key(version_id): at_ms for version_id in send_time},
-        )
+        counters.add_and_set(*_changes(version_ids, now))
         _sweep_local()
     except Exception:  # a use must never fail because of its bookkeeping
         logger.exception("Could not record a use of versions %s", version_ids)
+
+
+def count_request_and_record_uses(
+    window_key: str,
+    timeout: int,
+    limit: int,
+    version_ids: list[int],
+    version_ids_if_within: list[int],
+) -> int:
+    """Count a request in a rate-limit window and the uses it made, in one round trip.
+
+    ``counters.count_in_window_then_add``: the window's count goes up by one; each version in
+    ``version_ids`` counts one use (as ``record_uses``); so does each in
+    ``version_ids_if_within``, but only if the window's count is at most ``limit``. Returns
+    the count. Unlike ``record_uses`` it raises if the cache fails, so that the rate limit,
+    which called it, decides what a request does then; the uses are lost (and logged there).
+    """
+    count = counters.count_in_window_then_add(
+        window_key,
+        timeout,
+        limit,
+        _changes(version_ids, None),
+        _changes(version_ids_if_within, None),
+    )
+    if count > limit:
+        with _lock:  # their time was not sent: let the next use send it
+            for version_id in version_ids_if_within:
+                _time_sent.pop(version_id, None)
+    try:
+        _sweep_local()
+    except Exception:
+        logger.exception("Could not write the last use of versions due now")
+    return count
+
+
+def _changes(version_ids: list[int], now: datetime | None) -> counters.Changes:
+    """The cache changes that count one use of each version, with this process's bookkeeping
+    (which versions to flush when, and whose time of use to send again)."""
+    at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
+    tick = time.monotonic()
+    send_time = []
+    with _lock:
+        for version_id in version_ids:
+            _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
+                _time_sent[version_id] = tick
+                send_time.append(version_id)
+    return counters.Changes(
+        {_count_key(version_id): 1 for version_id in version_ids},
+        {_at_key(version_id): at_ms for version_id in send_time},
+    )
 
 
 def flush_version(version_id: int) -> bool:
     """Write a version's counted uses to its row, unless it was written within the interval.
 
     The lease (an atomic claim with the interval as its timeout) lets one process per
-    interval write; the count is then taken atomically, so uses counted while it writes
-    stay for the next flush. Returns True if this call took the lease.
+    interval write; the count is taken atomically with it, so uses counted while it writes
+    stay for the next flush. One round trip to the cache on Redis (a script), then the
+    UPDATE. Returns True if this call took the lease.
     """
     interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
-    won, lease_ends_ms = counters.claim(
-        _lease_key(version_id), int((time.time() + interval) * 1000), timeout=interval
-    )
-    if not won:
+    try:
+        claimed = counters.claim_and_take(
+            _lease_key(version_id),
+            int((time.time() + interval) * 1000),
+            interval,
+            _count_key(version_id),
+            _at_key(version_id),
+        )
+    except Exception:
+        logger.exception("Could not write the last use of version %s", version_id)
+        return False
+    if not claimed.won:
         # Another process wrote it lately: look again when its lease ends, not before.
-        wait = (lease_ends_ms / 1000 - time.time()) if lease_ends_ms else interval
+        wait = (claimed.held / 1000 - time.time()) if claimed.held else interval
         with _lock:
             if version_id in _due:
                 _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
@@ -115,17 +163,15 @@ def flush_version(version_id: int) -> bool:
     with _lock:
         _due.pop(version_id, None)
     try:
-        _write(version_id)
+        _write(version_id, claimed.taken, claimed.value)
     except Exception:
         logger.exception("Could not write the last use of version %s", version_id)
     return True
 
 
-def _write(version_id: int) -> None:
-    taken = _take(version_id)
+def _write(version_id: int, taken: int, at_ms: int | None) -> None:
     if taken <= 0:
         return
-    at_ms = counters.get(_at_key(version_id))
     last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
     try:
         # One conditional expression, not read-modify-write: a slower flush of older uses
