@@ -4,8 +4,8 @@ Last-use tracking and the introspection rate limit add to counters on every requ
 cache API gives atomic ``incr`` but costs two round trips per call on Redis (an EXISTS, then
 the INCR) and cannot batch; on the hot path that was most of the request's time. With Django's
 own ``RedisCache`` every function here is one round trip: a pipeline, or a Lua script where
-what it writes depends on what it reads (``count_in_window_then_add``: a request's rate-limit
-count and its use counters; ``claim_and_take``: a flush's lease and the counts it takes).
+what it writes depends on what it reads (``reserve``: places in a rate-limit window, with the
+use counters that ride along; ``claim_and_take``: a flush's lease and the counts it takes).
 With any other cache they fall back to the portable ``incr``/``add`` dance. Either way the
 keys are Django's (``cache.make_key``) and the values plain integers, so ``cache.get``,
 ``cache.decr`` and the rest of the cache API read and change the same counters.
@@ -33,29 +33,41 @@ class Changes(NamedTuple):
     deltas: dict[str, int]
     values: dict[str, int]
 
+    def plus(self, other: Changes) -> Changes:
+        """Both sets of changes as one: deltas summed, ``other``'s values winning."""
+        deltas = dict(self.deltas)
+        for key, delta in other.deltas.items():
+            deltas[key] = deltas.get(key, 0) + delta
+        return Changes(deltas, {**self.values, **other.values})
+
 
 NO_CHANGES = Changes({}, {})
 
 # Run atomically by Redis: nothing else runs between its commands. KEYS[1] is the window's
-# counter; after it come ARGV[3] counters to add to, then the keys to set. ARGV[1] is the
-# window's lifetime in seconds, ARGV[2] the limit; then one "op, number" pair per key after
-# the first: op "add" or "set" always, "add_within" or "set_within" only if the window's count
-# (this request included) is within the limit. Returns the window's count.
-_COUNT_THEN_ADD = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('TTL', KEYS[1]) < 0 then
+# counter (the places taken in it); ARGV[1] is its lifetime in seconds, ARGV[2] the limit,
+# ARGV[3] the most places to take. Then one "op, number" pair per key after the first: op
+# "add" or "set" always, "add_within" or "set_within" only if at least one place was taken.
+# Returns the number of places taken (0: the window is full).
+_RESERVE = """
+local used = tonumber(redis.call('GET', KEYS[1])) or 0
+local taken = math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) - used)
+if taken > 0 then
+  redis.call('INCRBY', KEYS[1], taken)
+else
+  taken = 0
+end
+if redis.call('TTL', KEYS[1]) == -1 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
-local within = count <= tonumber(ARGV[2])
 for i = 2, #KEYS do
-  local op, number = ARGV[2 * i - 1], ARGV[2 * i]
-  if op == 'add' or (op == 'add_within' and within) then
+  local op, number = ARGV[2 * i], ARGV[2 * i + 1]
+  if op == 'add' or (op == 'add_within' and taken > 0) then
     redis.call('INCRBY', KEYS[i], number)
-  elseif op == 'set' or (op == 'set_within' and within) then
+  elseif op == 'set' or (op == 'set_within' and taken > 0) then
     redis.call('SET', KEYS[i], number)
   end
 end
-return count
+return taken
 """
 
 # KEYS: the lease, the counter, the stored time. ARGV: the lease's value and lifetime (s).
@@ -82,7 +94,7 @@ def _script(client, text: str):
     return script
 
 
-def _redis():
+def redis_client():
     """The Redis client behind Django's cache, or None when the cache is not Redis."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
@@ -98,14 +110,9 @@ def _redis():
 def add_and_set(deltas: dict[str, int], values: dict[str, int]) -> None:
     """Add each delta to its counter (created at 0 if missing, never expiring) and set each
     integer in ``values``. Atomic per key; one round trip on Redis."""
-    client = _redis()
+    client = redis_client()
     if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key, delta in deltas.items():
-            pipe.incrby(cache.make_key(key), delta)
-        for key, value in values.items():
-            pipe.set(cache.make_key(key), int(value))
-        pipe.execute()
+        send(client, Changes(deltas, values))
         return
     for key, delta in deltas.items():
         add(key, delta)
@@ -128,7 +135,7 @@ def count_in_window(key: str, timeout: int) -> int:
     Two processes opening the window at once never lose a count: creation is an atomic
     add (SET NX on Redis) and every count an atomic increment.
     """
-    client = _redis()
+    client = redis_client()
     if client is not None:
         full_key = cache.make_key(key)
         pipe = client.pipeline(transaction=False)
@@ -143,27 +150,30 @@ def count_in_window(key: str, timeout: int) -> int:
         return cache.incr(key)
 
 
-def count_in_window_then_add(
+def reserve(
     window_key: str,
     timeout: int,
     limit: int,
+    most: int,
     always: Changes = NO_CHANGES,
     within_limit: Changes = NO_CHANGES,
 ) -> int:
-    """``count_in_window(window_key, timeout)``, then ``add_and_set(*always)``, and
-    ``add_and_set(*within_limit)`` too if the count is at most ``limit``; return the count.
+    """Take up to ``most`` of the ``limit`` places in a window that expires ``timeout`` seconds
+    after it opens; apply ``always``, and ``within_limit`` if a place was taken. Returns the
+    number of places taken: 0 when the window is full.
 
-    On Redis all of it is one Lua script: one round trip, and atomic, so two processes cannot
-    both see the last place in a window. Elsewhere it is the calls above, one after another.
+    On Redis one Lua script: one round trip, and atomic, so processes taking places at once
+    never take more than ``limit`` between them. Elsewhere it counts one request in the
+    window (``count_in_window``) and takes at most that one place.
     """
-    client = _redis()
+    client = redis_client()
     if client is None:
-        count = count_in_window(window_key, timeout)
+        taken = 1 if count_in_window(window_key, timeout) <= limit else 0
         add_and_set(*always)
-        if count <= limit:
+        if taken:
             add_and_set(*within_limit)
-        return count
-    keys, args = [cache.make_key(window_key)], [int(timeout), int(limit)]
+        return taken
+    keys, args = [cache.make_key(window_key)], [int(timeout), int(limit), int(most)]
     for changes, suffix in ((always, ""), (within_limit, "_within")):
         for key, delta in changes.deltas.items():
             keys.append(cache.make_key(key))
@@ -171,7 +181,17 @@ def count_in_window_then_add(
         for key, value in changes.values.items():
             keys.append(cache.make_key(key))
             args += ["set" + suffix, int(value)]
-    return int(_script(client, _COUNT_THEN_ADD)(keys=keys, args=args))
+    return int(_script(client, _RESERVE)(keys=keys, args=args))
+
+
+def send(client, changes: Changes) -> None:
+    """``add_and_set`` on a given Redis client (one pipeline), from any thread."""
+    pipe = client.pipeline(transaction=False)
+    for key, delta in changes.deltas.items():
+        pipe.incrby(cache.make_key(key), delta)
+    for key, value in changes.values.items():
+        pipe.set(cache.make_key(key), int(value))
+    pipe.execute()
 
 
 class Claimed(NamedTuple):
@@ -188,7 +208,7 @@ def claim_and_take(lease_key: str, value: int, timeout: int, count_key: str, val
 
     On Redis one Lua script (one round trip): a flush costs one call to the cache, not three.
     """
-    client = _redis()
+    client = redis_client()
     if client is None:
         won, held = claim(lease_key, value, timeout)
         if not won:
@@ -209,7 +229,7 @@ def claim(key: str, value: int, timeout: int) -> tuple[bool, int | None]:
     Atomic (SET NX on Redis, ``add`` elsewhere): of two processes claiming at once, one wins.
     The loser learns the value the winner stored. One round trip on Redis.
     """
-    client = _redis()
+    client = redis_client()
     if client is not None:
         full_key = cache.make_key(key)
         pipe = client.pipeline(transaction=False)
@@ -229,7 +249,7 @@ def take(key: str) -> int:
     the same value and decremented first, ours goes below zero by what it took; we hand that
     part back and keep the rest, so between the two of them every count is taken once.
     """
-    client = _redis()
+    client = redis_client()
     if client is not None:
         held = client.getset(cache.make_key(key), 0)
         return max(int(held), 0) if held is not None else 0
@@ -246,7 +266,7 @@ def take(key: str) -> int:
 
 def get(key: str) -> int | None:
     """A counter's or stored integer's value (None if missing). One round trip on Redis."""
-    client = _redis()
+    client = redis_client()
     if client is not None:
         held = client.get(cache.make_key(key))
         return int(held) if held is not None else None

@@ -33,7 +33,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from . import counters
+from . import batched, counters
 from .models import BEARER_KINDS, VERIFYING_STATES, CredentialVersion
 
 logger = logging.getLogger(__name__)
@@ -82,29 +82,43 @@ def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
         logger.exception("Could not record a use of versions %s", version_ids)
 
 
-def count_request_and_record_uses(
+def record_uses_later(version_ids: list[int]) -> None:
+    """``record_uses``, but sent to the cache within a second (``batched``) instead of now:
+    no round trip on Redis. Never raises."""
+    try:
+        batched.add_later(_changes(version_ids, None))
+        _sweep_local()
+    except Exception:  # a use must never fail because of its bookkeeping
+        logger.exception("Could not record a use of versions %s", version_ids)
+
+
+def reserve_and_record_uses(
     window_key: str,
     timeout: int,
     limit: int,
+    most: int,
     version_ids: list[int],
     version_ids_if_within: list[int],
 ) -> int:
-    """Count a request in a rate-limit window and the uses it made, in one round trip.
+    """Take up to ``most`` places in a rate-limit window and count uses, in one round trip.
 
-    ``counters.count_in_window_then_add``: the window's count goes up by one; each version in
-    ``version_ids`` counts one use (as ``record_uses``); so does each in
-    ``version_ids_if_within``, but only if the window's count is at most ``limit``. Returns
-    the count. Unlike ``record_uses`` it raises if the cache fails, so that the rate limit,
-    which called it, decides what a request does then; the uses are lost (and logged there).
+    ``counters.reserve``: each version in ``version_ids`` counts one use (as ``record_uses``);
+    so does each in ``version_ids_if_within``, if a place was taken; the uses this process has
+    queued (``record_uses_later``) travel along. Returns the places taken. Unlike
+    ``record_uses`` it raises if the cache fails, so that the rate limit, which called it,
+    decides what the request does; the uses are then lost (and logged there).
     """
-    count = counters.count_in_window_then_add(
+    client = counters.redis_client()
+    queued = batched.take_queued(client) if client is not None else counters.NO_CHANGES
+    taken = counters.reserve(
         window_key,
         timeout,
         limit,
-        _changes(version_ids, None),
+        most,
+        queued.plus(_changes(version_ids, None)),
         _changes(version_ids_if_within, None),
     )
-    if count > limit:
+    if not taken:
         with _lock:  # their time was not sent: let the next use send it
             for version_id in version_ids_if_within:
                 _time_sent.pop(version_id, None)
@@ -112,7 +126,7 @@ def count_request_and_record_uses(
         _sweep_local()
     except Exception:
         logger.exception("Could not write the last use of versions due now")
-    return count
+    return taken
 
 
 def _changes(version_ids: list[int], now: datetime | None) -> counters.Changes:
@@ -213,6 +227,7 @@ def flush_pending(*, now: datetime | None = None) -> int:
     counters in batches, so uses counted by a process that has since stopped are written too.
     """
     now = now or timezone.now()
+    batched.send_now()  # this process's queued uses first, so that they are written too
     recent = now - timedelta(days=1)
     candidates = (
         CredentialVersion.objects.filter(credential__kind__in=BEARER_KINDS)
@@ -239,6 +254,7 @@ def latest_use(version: CredentialVersion) -> datetime | None:
     old version has gone quiet. With the in-process cache it sees only this process's uses.
     """
     known = version.last_used_at
+    batched.send_now()  # what this process counted and has not sent yet
     try:
         at_ms = counters.get(_at_key(version.pk))
     except Exception:  # a failing cache leaves the row's answer
@@ -252,6 +268,7 @@ def latest_use(version: CredentialVersion) -> datetime | None:
 
 def pending_uses(version_id: int) -> int:
     """Uses counted in the cache and not yet written (for tests and diagnostics)."""
+    batched.send_now()
     return cache.get(_count_key(version_id)) or 0
 
 
@@ -262,6 +279,7 @@ def forget_local_state() -> None:
         _due.clear()
         _time_sent.clear()
         _last_local_sweep = 0.0
+    batched.forget()
 
 
 def _chunks(items: Iterable[int], size: int):

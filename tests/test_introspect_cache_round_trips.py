@@ -1,9 +1,10 @@
-"""On Redis an introspection costs one round trip to the cache, and a flush one more.
+"""On Redis most introspections make no round trip to the cache; a flush makes one.
 
-The caller's rate-limit count and the use counters of both keys go in one Lua script; a flush
-takes its lease, the count and the time of use in another. These tests count the commands
-redis-py sends (a pipeline or a script is one send) and check that the scripts are atomic
-and that what they leave behind expires. They need Redis (``redis_cache``).
+A process reserves places in its caller's rate-limit window in blocks, with the use counters
+riding along in the same Lua script; the uses of requests on reserved places are queued and
+sent within a second. A flush takes its lease, the count and the time of use in another
+script. These tests count what redis-py sends (a pipeline or a script call is one send) and
+check that the scripts are atomic and that what they leave behind expires. They need Redis.
 """
 
 import threading
@@ -14,7 +15,7 @@ import redis
 from django.core.cache import cache
 from django.db import connection
 
-from credentials import counters, usage
+from credentials import batched, counters, ratelimit, usage
 from credentials.models import Kind
 from tests.introspection import introspect
 
@@ -63,15 +64,40 @@ def run_together(count, target):
     assert not errors, errors
 
 
-def test_an_introspection_makes_one_round_trip_to_redis(redis_cache, client, sends, service):
+def test_introspections_on_places_reserved_earlier_make_no_round_trip(
+    redis_cache, client, sends, service
+):
+    assert ratelimit.reservation_size(6000) == 30
     caller, token = service
-    introspect(client, token.plaintext, caller.plaintext)  # connects and loads the script
+    introspect(client, token.plaintext, caller.plaintext)  # reserves a block (loads the script)
     sends.clear()
     for _ in range(5):
         assert introspect(client, token.plaintext, caller.plaintext).json()["active"] is True
-    assert len(sends) == 5
-    assert usage.pending_uses(token.version.pk) == 6
+    assert len(sends) == 0
+    assert usage.pending_uses(token.version.pk) == 6  # sends what was queued first
     assert usage.pending_uses(caller.version.pk) == 6
+
+
+def test_a_small_limit_is_reserved_one_place_at_a_time(redis_cache, client, settings, service):
+    settings.PORTAL_INTROSPECT_RATE = 3
+    caller, token = service
+    introspect(client, token.plaintext, caller.plaintext)
+    codes = []
+    for _ in range(3):
+        codes.append(introspect(client, token.plaintext, caller.plaintext).status_code)
+    assert codes == [200, 200, 429]
+    assert usage.pending_uses(token.version.pk) == 3
+
+
+def test_queued_uses_reach_redis_within_a_second_without_another_request(
+    redis_cache, client, service
+):
+    caller, token = service
+    for _ in range(3):
+        introspect(client, token.plaintext, caller.plaintext)
+    time.sleep(batched.SEND_SECONDS + 0.5)
+    raw = redis_cache.get(cache.make_key(usage._count_key(token.version.pk)))
+    assert int(raw) == 3
 
 
 def test_a_flush_makes_one_round_trip_to_redis(redis_cache, settings, sends, service):
@@ -97,44 +123,54 @@ def test_a_caller_over_its_limit_counts_its_own_use_but_not_the_tokens(
     assert usage.pending_uses(token.version.pk) == 2
 
 
-def test_requests_at_once_from_many_processes_never_pass_the_limit(redis_cache):
-    """Threads stand in for processes: each call is one script, atomic on the server."""
-    admitted = []
+def test_processes_reserving_at_once_never_take_more_than_the_limit(redis_cache):
+    """Threads stand in for processes: each reservation is one script, atomic on the server."""
+    taken = []
 
     def hammer(n):
         for _ in range(50):
-            count = counters.count_in_window_then_add(
-                "rate:shared",
-                60,
-                100,
-                counters.Changes({"always": 1}, {}),
-                counters.Changes({"within": 1}, {"last": n}),
+            taken.append(
+                counters.reserve(
+                    "rate:shared",
+                    60,
+                    100,
+                    7,
+                    counters.Changes({"always": 1}, {}),
+                    counters.Changes({"within": 1}, {"last": n}),
+                )
             )
-            if count <= 100:
-                admitted.append(count)
 
     run_together(8, hammer)
-    assert sorted(admitted) == list(range(1, 101))  # each place in the window given once
-    assert cache.get("rate:shared") == 400
+    assert sum(taken) == 100
+    assert all(0 <= places <= 7 for places in taken)
+    assert cache.get("rate:shared") == 100
     assert cache.get("always") == 400
-    assert cache.get("within") == 100
+    assert cache.get("within") == sum(1 for places in taken if places)
     assert cache.get("last") in range(8)
 
 
-def test_the_window_expires_and_the_count_starts_again(redis_cache):
+def test_a_full_window_takes_no_place_and_applies_only_what_always_applies(redis_cache):
+    always, within = counters.Changes({"a": 1}, {}), counters.Changes({"w": 1}, {"t": 5})
+    assert counters.reserve("rate:full", 60, 3, 2, always, within) == 2
+    assert counters.reserve("rate:full", 60, 3, 2, always, within) == 1
+    assert counters.reserve("rate:full", 60, 3, 2, always, within) == 0
+    assert (cache.get("a"), cache.get("w"), cache.get("t")) == (3, 2, 5)
+
+
+def test_the_window_expires_and_its_places_come_back(redis_cache):
     changes = counters.Changes({"uses": 1}, {})
-    assert counters.count_in_window_then_add("rate:short", 1, 5, changes) == 1
-    assert counters.count_in_window_then_add("rate:short", 1, 5, changes) == 2
+    assert counters.reserve("rate:short", 1, 5, 5, changes) == 5
+    assert counters.reserve("rate:short", 1, 5, 5, changes) == 0
     assert 0 < redis_cache.pttl(cache.make_key("rate:short")) <= 1000
     time.sleep(1.1)
-    assert counters.count_in_window_then_add("rate:short", 1, 5, changes) == 1
+    assert counters.reserve("rate:short", 1, 5, 5, changes) == 5
     assert cache.get("uses") == 3  # use counters never expire
     assert redis_cache.ttl(cache.make_key("uses")) == -1
 
 
 def test_a_window_found_without_an_expiry_is_given_one(redis_cache):
-    redis_cache.set(cache.make_key("rate:stuck"), 10)  # as a crash between two commands could
-    assert counters.count_in_window_then_add("rate:stuck", 60, 5) == 11
+    redis_cache.set(cache.make_key("rate:stuck"), 10)  # full, and left without an expiry
+    assert counters.reserve("rate:stuck", 60, 5, 1) == 0
     assert 0 < redis_cache.ttl(cache.make_key("rate:stuck")) <= 60
 
 
@@ -164,8 +200,8 @@ def test_uses_counted_while_flushers_take_are_each_taken_once(redis_cache):
             if n < 2:  # takers, each with a lease of its own so that every take runs
                 taken.append(counters.claim_and_take(f"lease:{n}:{i}", 1, 30, "count", "at").taken)
             else:
-                counters.count_in_window_then_add(
-                    "rate:busy", 60, 10_000, counters.Changes({"count": 1}, {"at": i})
+                counters.reserve(
+                    "rate:busy", 60, 10_000, 1, counters.Changes({"count": 1}, {"at": i})
                 )
 
     run_together(4, hammer)
