@@ -27,6 +27,8 @@ import os
 import threading
 import time
 
+from django.core.cache import caches
+
 from . import counters
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,9 @@ logger = logging.getLogger(__name__)
 SEND_SECONDS = 1.0
 
 _lock = threading.Lock()
-_queued: dict[object, counters.Changes] = {}  # per Redis client: what it has yet to receive
+# Per Redis client: the key function of the cache the changes are for (a sender thread's own
+# cache could be configured otherwise), and what that client has yet to receive.
+_queued: dict[object, tuple[object, counters.Changes]] = {}
 _sender_pid: int | None = None  # the process whose sender thread is running
 
 
@@ -44,15 +48,17 @@ def add_later(changes: counters.Changes) -> None:
     if client is None:
         counters.add_and_set(*changes)
         return
+    make_key = caches["default"].make_key
     with _lock:
-        _queued[client] = _queued.get(client, counters.NO_CHANGES).plus(changes)
+        _, queued = _queued.get(client, (make_key, counters.NO_CHANGES))
+        _queued[client] = (make_key, queued.plus(changes))
     _start_sender()
 
 
 def take_queued(client) -> counters.Changes:
     """What is queued for ``client``, removed from the queue: the caller now sends it."""
     with _lock:
-        return _queued.pop(client, counters.NO_CHANGES)
+        return _queued.pop(client, (None, counters.NO_CHANGES))[1]
 
 
 def send_now() -> None:
@@ -60,9 +66,9 @@ def send_now() -> None:
     with _lock:
         batches = list(_queued.items())
         _queued.clear()
-    for client, changes in batches:
+    for client, (make_key, changes) in batches:
         try:
-            counters.send(client, changes)
+            counters.send(client, changes, make_key)
         except Exception:
             logger.exception(
                 "Could not send %d queued counter changes; they are lost",

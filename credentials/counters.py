@@ -184,13 +184,15 @@ def reserve(
     return int(_script(client, _RESERVE)(keys=keys, args=args))
 
 
-def send(client, changes: Changes) -> None:
-    """``add_and_set`` on a given Redis client (one pipeline), from any thread."""
+def send(client, changes: Changes, make_key=None) -> None:
+    """``add_and_set`` on a given Redis client (one pipeline), from any thread. ``make_key``
+    is the key function of the cache the changes were made for (this thread's by default)."""
+    make_key = make_key or cache.make_key
     pipe = client.pipeline(transaction=False)
     for key, delta in changes.deltas.items():
-        pipe.incrby(cache.make_key(key), delta)
+        pipe.incrby(make_key(key), delta)
     for key, value in changes.values.items():
-        pipe.set(cache.make_key(key), int(value))
+        pipe.set(make_key(key), int(value))
     pipe.execute()
 
 
