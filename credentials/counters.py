@@ -70,16 +70,25 @@ end
 return taken
 """
 
-# KEYS: the lease, the counter, the stored time. ARGV: the lease's value and lifetime (s).
-# If the lease is free: take it, move the counter's value out (leaving 0) and read the time,
-# returning {1, taken, time or -1}. Otherwise {0, the lease's value or -1}.
+# KEYS: for each version a lease, a counter and a stored time. ARGV: the leases' value and
+# lifetime (s). For each free lease: take it, move the counter's value out (leaving 0) and
+# read the time: {1, taken, time or -1}. For each held one: {0, the lease's value or -1, -1}.
 _CLAIM_AND_TAKE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then
-  local taken = redis.call('GETSET', KEYS[2], 0)
-  local at = redis.call('GET', KEYS[3])
-  return {1, tonumber(taken) or 0, tonumber(at) or -1}
+local out = {}
+for i = 1, #KEYS, 3 do
+  if redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2], 'NX') then
+    local taken = redis.call('GETSET', KEYS[i + 1], 0)
+    local at = redis.call('GET', KEYS[i + 2])
+    out[#out + 1] = 1
+    out[#out + 1] = tonumber(taken) or 0
+    out[#out + 1] = tonumber(at) or -1
+  else
+    out[#out + 1] = 0
+    out[#out + 1] = tonumber(redis.call('GET', KEYS[i])) or -1
+    out[#out + 1] = -1
+  end
 end
-return {0, tonumber(redis.call('GET', KEYS[1])) or -1}
+return out
 """
 _scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -210,19 +219,38 @@ def claim_and_take(lease_key: str, value: int, timeout: int, count_key: str, val
 
     On Redis one Lua script (one round trip): a flush costs one call to the cache, not three.
     """
+    return claim_and_take_many([(lease_key, count_key, value_key)], value, timeout)[0]
+
+
+def claim_and_take_many(
+    items: list[tuple[str, str, str]], value: int, timeout: int
+) -> list[Claimed]:
+    """``claim_and_take`` for each (lease key, count key, value key), all in one round trip
+    on Redis (one script, atomic as a whole). The answers come in the order of ``items``."""
     client = redis_client()
     if client is None:
-        won, held = claim(lease_key, value, timeout)
-        if not won:
-            return Claimed(False, held, 0, None)
-        return Claimed(True, held, take(count_key), get(value_key))
-    keys = [cache.make_key(key) for key in (lease_key, count_key, value_key)]
-    answer = _script(client, _CLAIM_AND_TAKE)(keys=keys, args=[int(value), int(timeout)])
-    if not int(answer[0]):
-        held = int(answer[1])
-        return Claimed(False, held if held >= 0 else None, 0, None)
-    stored = int(answer[2])
-    return Claimed(True, int(value), max(int(answer[1]), 0), stored if stored >= 0 else None)
+        answers = []
+        for lease_key, count_key, value_key in items:
+            won, held = claim(lease_key, value, timeout)
+            if won:
+                answers.append(Claimed(True, held, take(count_key), get(value_key)))
+            else:
+                answers.append(Claimed(False, held, 0, None))
+        return answers
+    if not items:
+        return []
+    keys = [cache.make_key(key) for item in items for key in item]
+    flat = _script(client, _CLAIM_AND_TAKE)(keys=keys, args=[int(value), int(timeout)])
+    answers = []
+    for i in range(0, len(flat), 3):
+        won, number, stored = int(flat[i]), int(flat[i + 1]), int(flat[i + 2])
+        if won:
+            answers.append(
+                Claimed(True, int(value), max(number, 0), stored if stored >= 0 else None)
+            )
+        else:
+            answers.append(Claimed(False, number if number >= 0 else None, 0, None))
+    return answers
 
 
 def claim(key: str, value: int, timeout: int) -> tuple[bool, int | None]:

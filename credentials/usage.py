@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -155,49 +156,73 @@ def flush_version(version_id: int) -> bool:
     stay for the next flush. One round trip to the cache on Redis (a script), then the
     UPDATE. Returns True if this call took the lease.
     """
+    return version_id in flush_versions([version_id])
+
+
+def flush_versions(version_ids: list[int]) -> set[int]:
+    """``flush_version`` for several versions at once: one round trip to the cache for all
+    their leases and counts, and one transaction for all their rows. Returns the versions
+    whose lease this call took. Never raises: a failure is logged, and the uses taken are
+    given back for the next flush."""
+    if not version_ids:
+        return set()
     interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
     try:
-        claimed = counters.claim_and_take(
-            _lease_key(version_id),
+        claims = counters.claim_and_take_many(
+            [(_lease_key(pk), _count_key(pk), _at_key(pk)) for pk in version_ids],
             int((time.time() + interval) * 1000),
             interval,
-            _count_key(version_id),
-            _at_key(version_id),
         )
     except Exception:
-        logger.exception("Could not write the last use of version %s", version_id)
-        return False
-    if not claimed.won:
+        logger.exception("Could not write the last use of versions %s", version_ids)
+        return set()
+    won: dict[int, counters.Claimed] = {}
+    for version_id, claimed in zip(version_ids, claims, strict=True):
+        if claimed.won:
+            won[version_id] = claimed
+            continue
         # Another process wrote it lately: look again when its lease ends, not before.
         wait = (claimed.held / 1000 - time.time()) if claimed.held else interval
         with _lock:
             if version_id in _due:
                 _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
-        return False
     with _lock:
-        _due.pop(version_id, None)
+        for version_id in won:
+            _due.pop(version_id, None)
     try:
-        _write(version_id, claimed.taken, claimed.value)
+        _write({pk: (claimed.taken, claimed.value) for pk, claimed in won.items()})
     except Exception:
-        logger.exception("Could not write the last use of version %s", version_id)
-    return True
+        logger.exception("Could not write the last use of versions %s", sorted(won))
+    return set(won)
 
 
-def _write(version_id: int, taken: int, at_ms: int | None) -> None:
-    if taken <= 0:
+def _write(taken: dict[int, tuple[int, int | None]]) -> None:
+    """Add each version's taken uses to its row, all in one transaction (one commit)."""
+    taken = {pk: (count, at_ms) for pk, (count, at_ms) in taken.items() if count > 0}
+    if not taken:
         return
-    last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
     try:
-        # One conditional expression, not read-modify-write: a slower flush of older uses
-        # never moves last_used_at backwards.
-        CredentialVersion.objects.filter(pk=version_id).update(
-            use_count=F("use_count") + taken,
-            last_used_at=Greatest(Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)),
-        )
+        with transaction.atomic():
+            for version_id, (count, at_ms) in taken.items():
+                last_used = (
+                    datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
+                )
+                # One conditional expression, not read-modify-write: a slower flush of older
+                # uses never moves last_used_at backwards.
+                CredentialVersion.objects.filter(pk=version_id).update(
+                    use_count=F("use_count") + count,
+                    last_used_at=Greatest(
+                        Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)
+                    ),
+                )
     except Exception:
-        counters.add(_count_key(version_id), taken)  # give the uses back for the next flush
+        for version_id, (count, _) in taken.items():  # give the uses back for the next flush
+            counters.add(_count_key(version_id), count)
         with _lock:
-            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            for version_id in taken:
+                _due.setdefault(
+                    version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS
+                )
         raise
 
 
@@ -215,8 +240,7 @@ def _sweep_local() -> None:
             return
         _last_local_sweep = tick
         versions = [version_id for version_id, due in _due.items() if due <= tick]
-    for version_id in versions:
-        flush_version(version_id)
+    flush_versions(versions)
 
 
 def flush_pending(*, now: datetime | None = None) -> int:
@@ -240,9 +264,8 @@ def flush_pending(*, now: datetime | None = None) -> int:
     written = 0
     for chunk in _chunks(candidates, 1000):
         counts = cache.get_many([_count_key(version_id) for version_id in chunk])
-        for version_id in chunk:
-            if (counts.get(_count_key(version_id)) or 0) > 0:
-                written += flush_version(version_id)
+        used = [pk for pk in chunk if (counts.get(_count_key(pk)) or 0) > 0]
+        written += len(flush_versions(used))
     return written
 
 

@@ -206,3 +206,20 @@ def test_uses_counted_while_flushers_take_are_each_taken_once(redis_cache):
 
     run_together(4, hammer)
     assert sum(taken) + cache.get("count") == 2 * 200
+
+
+def test_a_flush_of_several_versions_makes_one_round_trip_and_writes_each_once(
+    redis_cache, settings, sends, issue
+):
+    settings.PORTAL_LAST_USE_FLUSH_SECONDS = 30
+    versions = [issue(Kind.API_KEY, name=f"Key {n}").version for n in range(5)]
+    for n, version in enumerate(versions):
+        counters.add(usage._count_key(version.pk), n + 1)
+    ids = [version.pk for version in versions]
+    sends.clear()
+    assert usage.flush_versions(ids) == set(ids)
+    assert len(sends) == 1
+    for n, version in enumerate(versions):
+        version.refresh_from_db()
+        assert version.use_count == n + 1
+    assert usage.flush_versions(ids) == set()  # every lease is held for the interval
