@@ -9,6 +9,11 @@ at most once a second), unless another process wrote the version in the meantime
 ``manage.py flush_last_use`` writes whatever a stopped or idle process left behind. So the
 row is at most one interval, plus the time to that next request or run, behind the truth.
 
+On Redis, introspection's uses do not even cost that round trip: they ride along with the rate
+limit's reservation or wait in the process for up to a second (``record_uses_later``,
+``reserve_and_record_uses``, ``batched``), and a flush claims all the versions due at once
+(``flush_versions``: one script, one transaction).
+
 Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
 Django's in-process cache (the embedded default) keeps a counter per process: counts stay
 exact, but each process writes on its own interval and a process that is stopped loses the
