@@ -9,6 +9,7 @@ check that the scripts are atomic and that what they leave behind expires. They 
 
 import threading
 import time
+import types
 
 import pytest
 import redis
@@ -223,3 +224,25 @@ def test_a_flush_of_several_versions_makes_one_round_trip_and_writes_each_once(
         version.refresh_from_db()
         assert version.use_count == n + 1
     assert usage.flush_versions(ids) == set()  # every lease is held for the interval
+
+
+def test_two_processes_sharing_a_limit_admit_it_less_at_most_one_reserved_block(
+    redis_cache, client, settings, monkeypatch, service
+):
+    """Two processes, each with its own reserved places, take turns: together they never admit
+    more than the limit, and never refuse more than the places the other one still holds."""
+    settings.PORTAL_INTROSPECT_RATE = 400
+    block = ratelimit.reservation_size(400)
+    assert block == 2
+    caller, token = service
+    frozen = time.time()  # one window throughout, however long the requests take
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: frozen))
+    processes = [{}, {}]  # each process's reserved places
+    admitted = 0
+    for n in range(420):
+        monkeypatch.setattr(ratelimit, "_reserved", processes[n % 2])
+        status = introspect(client, token.plaintext, caller.plaintext).status_code
+        assert status in (200, 429)
+        admitted += status == 200
+    assert 400 - (block - 1) <= admitted <= 400
+    assert usage.pending_uses(token.version.pk) == admitted
