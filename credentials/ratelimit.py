@@ -82,11 +82,9 @@ def seconds_to_wait(
         else:
             allowed = counters.count_in_window(key, WINDOW_SECONDS * 2) <= limit
     except Exception:
-        logger.exception(
-            "Rate limit unavailable for %s; request let through, uses of versions %s not counted",
-            bucket,
-            [*uses, *uses_if_allowed],
-        )
+        lost = [*uses, *uses_if_allowed]
+        uncounted = f"; uses of versions {lost} not counted" if lost else ""
+        logger.exception("Rate limit unavailable for %s; request let through%s", bucket, uncounted)
         return 0
     if allowed:
         return 0
