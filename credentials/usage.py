@@ -9,6 +9,11 @@ at most once a second), unless another process wrote the version in the meantime
 ``manage.py flush_last_use`` writes whatever a stopped or idle process left behind. So the
 row is at most one interval, plus the time to that next request or run, behind the truth.
 
+On Redis, introspection's uses do not even cost that round trip: they ride along with the rate
+limit's reservation or wait in the process for up to a second (``record_uses_later``,
+``reserve_and_record_uses``, ``batched``), and a flush claims all the versions due at once
+(``flush_versions``: one script, one transaction).
+
 Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
 Django's in-process cache (the embedded default) keeps a counter per process: counts stay
 exact, but each process writes on its own interval and a process that is stopped loses the
@@ -29,11 +34,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from . import counters
+from . import batched, counters
 from .models import BEARER_KINDS, VERIFYING_STATES, CredentialVersion
 
 logger = logging.getLogger(__name__)
@@ -76,68 +82,152 @@ def record_uses(version_ids: list[int], *, now: datetime | None = None) -> None:
     ``last_used_at`` is exact to the second.
     """
     try:
-        at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
-        tick = time.monotonic()
-        send_time = []
-        with _lock:
-            for version_id in version_ids:
-                _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
-                if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
-                    _time_sent[version_id] = tick
-                    send_time.append(version_id)
-        counters.add_and_set(
-            {_count_key(version_id): 1 for version_id in version_ids},
-            {_at_key(version_id): at_ms for version_id in send_time},
-        )
+        counters.add_and_set(*_changes(version_ids, now))
         _sweep_local()
     except Exception:  # a use must never fail because of its bookkeeping
         logger.exception("Could not record a use of versions %s", version_ids)
+
+
+def record_uses_later(version_ids: list[int]) -> None:
+    """``record_uses``, but sent to the cache within a second (``batched``) instead of now:
+    no round trip on Redis. Never raises."""
+    try:
+        batched.add_later(_changes(version_ids, None))
+        _sweep_local()
+    except Exception:  # a use must never fail because of its bookkeeping
+        logger.exception("Could not record a use of versions %s", version_ids)
+
+
+def reserve_and_record_uses(
+    window_key: str,
+    timeout: int,
+    limit: int,
+    most: int,
+    version_ids: list[int],
+    version_ids_if_within: list[int],
+) -> int:
+    """Take up to ``most`` places in a rate-limit window and count uses, in one round trip.
+
+    ``counters.reserve``: each version in ``version_ids`` counts one use (as ``record_uses``);
+    so does each in ``version_ids_if_within``, if a place was taken; the uses this process has
+    queued (``record_uses_later``) travel along. Returns the places taken. Unlike
+    ``record_uses`` it raises if the cache fails, so that the rate limit, which called it,
+    decides what the request does; the uses are then lost (and logged there).
+    """
+    client = counters.redis_client()
+    queued = batched.take_queued(client) if client is not None else counters.NO_CHANGES
+    taken = counters.reserve(
+        window_key,
+        timeout,
+        limit,
+        most,
+        queued.plus(_changes(version_ids, None)),
+        _changes(version_ids_if_within, None),
+    )
+    if not taken:
+        with _lock:  # their time was not sent: let the next use send it
+            for version_id in version_ids_if_within:
+                _time_sent.pop(version_id, None)
+    try:
+        _sweep_local()
+    except Exception:
+        logger.exception("Could not write the last use of versions due now")
+    return taken
+
+
+def _changes(version_ids: list[int], now: datetime | None) -> counters.Changes:
+    """The cache changes that count one use of each version, with this process's bookkeeping
+    (which versions to flush when, and whose time of use to send again)."""
+    at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
+    tick = time.monotonic()
+    send_time = []
+    with _lock:
+        for version_id in version_ids:
+            _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
+                _time_sent[version_id] = tick
+                send_time.append(version_id)
+    return counters.Changes(
+        {_count_key(version_id): 1 for version_id in version_ids},
+        {_at_key(version_id): at_ms for version_id in send_time},
+    )
 
 
 def flush_version(version_id: int) -> bool:
     """Write a version's counted uses to its row, unless it was written within the interval.
 
     The lease (an atomic claim with the interval as its timeout) lets one process per
-    interval write; the count is then taken atomically, so uses counted while it writes
-    stay for the next flush. Returns True if this call took the lease.
+    interval write; the count is taken atomically with it, so uses counted while it writes
+    stay for the next flush. One round trip to the cache on Redis (a script), then the
+    UPDATE. Returns True if this call took the lease.
     """
+    return version_id in flush_versions([version_id])
+
+
+def flush_versions(version_ids: list[int]) -> set[int]:
+    """``flush_version`` for several versions at once: one round trip to the cache for all
+    their leases and counts, and one transaction for all their rows. Returns the versions
+    whose lease this call took. Never raises: a failure is logged, and the uses taken are
+    given back for the next flush."""
+    if not version_ids:
+        return set()
     interval = settings.PORTAL_LAST_USE_FLUSH_SECONDS
-    won, lease_ends_ms = counters.claim(
-        _lease_key(version_id), int((time.time() + interval) * 1000), timeout=interval
-    )
-    if not won:
+    try:
+        claims = counters.claim_and_take_many(
+            [(_lease_key(pk), _count_key(pk), _at_key(pk)) for pk in version_ids],
+            int((time.time() + interval) * 1000),
+            interval,
+        )
+    except Exception:
+        logger.exception("Could not write the last use of versions %s", version_ids)
+        return set()
+    won: dict[int, counters.Claimed] = {}
+    for version_id, claimed in zip(version_ids, claims, strict=True):
+        if claimed.won:
+            won[version_id] = claimed
+            continue
         # Another process wrote it lately: look again when its lease ends, not before.
-        wait = (lease_ends_ms / 1000 - time.time()) if lease_ends_ms else interval
+        wait = (claimed.held / 1000 - time.time()) if claimed.held else interval
         with _lock:
             if version_id in _due:
                 _due[version_id] = time.monotonic() + min(max(wait, 0.0), interval) + 0.05
-        return False
     with _lock:
-        _due.pop(version_id, None)
+        for version_id in won:
+            _due.pop(version_id, None)
     try:
-        _write(version_id)
+        _write({pk: (claimed.taken, claimed.value) for pk, claimed in won.items()})
     except Exception:
-        logger.exception("Could not write the last use of version %s", version_id)
-    return True
+        logger.exception("Could not write the last use of versions %s", sorted(won))
+    return set(won)
 
 
-def _write(version_id: int) -> None:
-    taken = _take(version_id)
-    if taken <= 0:
+def _write(taken: dict[int, tuple[int, int | None]]) -> None:
+    """Add each version's taken uses to its row, all in one transaction (one commit)."""
+    taken = {pk: (count, at_ms) for pk, (count, at_ms) in taken.items() if count > 0}
+    if not taken:
         return
-    at_ms = counters.get(_at_key(version_id))
-    last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
     try:
-        # One conditional expression, not read-modify-write: a slower flush of older uses
-        # never moves last_used_at backwards.
-        CredentialVersion.objects.filter(pk=version_id).update(
-            use_count=F("use_count") + taken,
-            last_used_at=Greatest(Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)),
-        )
+        with transaction.atomic():
+            for version_id, (count, at_ms) in taken.items():
+                last_used = (
+                    datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
+                )
+                # One conditional expression, not read-modify-write: a slower flush of older
+                # uses never moves last_used_at backwards.
+                CredentialVersion.objects.filter(pk=version_id).update(
+                    use_count=F("use_count") + count,
+                    last_used_at=Greatest(
+                        Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)
+                    ),
+                )
     except Exception:
-        counters.add(_count_key(version_id), taken)  # give the uses back for the next flush
+        for version_id, (count, _) in taken.items():  # give the uses back for the next flush
+            counters.add(_count_key(version_id), count)
         with _lock:
-            _due.setdefault(version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            for version_id in taken:
+                _due.setdefault(
+                    version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS
+                )
         raise
 
 
@@ -155,8 +245,7 @@ def _sweep_local() -> None:
             return
         _last_local_sweep = tick
         versions = [version_id for version_id, due in _due.items() if due <= tick]
-    for version_id in versions:
-        flush_version(version_id)
+    flush_versions(versions)
 
 
 def flush_pending(*, now: datetime | None = None) -> int:
@@ -167,6 +256,7 @@ def flush_pending(*, now: datetime | None = None) -> int:
     counters in batches, so uses counted by a process that has since stopped are written too.
     """
     now = now or timezone.now()
+    batched.send_now()  # this process's queued uses first, so that they are written too
     recent = now - timedelta(days=1)
     candidates = (
         CredentialVersion.objects.filter(credential__kind__in=BEARER_KINDS)
@@ -179,9 +269,8 @@ def flush_pending(*, now: datetime | None = None) -> int:
     written = 0
     for chunk in _chunks(candidates, 1000):
         counts = cache.get_many([_count_key(version_id) for version_id in chunk])
-        for version_id in chunk:
-            if (counts.get(_count_key(version_id)) or 0) > 0:
-                written += flush_version(version_id)
+        used = [pk for pk in chunk if (counts.get(_count_key(pk)) or 0) > 0]
+        written += len(flush_versions(used))
     return written
 
 
@@ -193,6 +282,7 @@ def latest_use(version: CredentialVersion) -> datetime | None:
     old version has gone quiet. With the in-process cache it sees only this process's uses.
     """
     known = version.last_used_at
+    batched.send_now()  # what this process counted and has not sent yet
     try:
         at_ms = counters.get(_at_key(version.pk))
     except Exception:  # a failing cache leaves the row's answer
@@ -206,6 +296,7 @@ def latest_use(version: CredentialVersion) -> datetime | None:
 
 def pending_uses(version_id: int) -> int:
     """Uses counted in the cache and not yet written (for tests and diagnostics)."""
+    batched.send_now()
     return cache.get(_count_key(version_id)) or 0
 
 
@@ -216,6 +307,7 @@ def forget_local_state() -> None:
         _due.clear()
         _time_sent.clear()
         _last_local_sweep = 0.0
+    batched.forget()
 
 
 def _chunks(items: Iterable[int], size: int):

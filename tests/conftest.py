@@ -187,12 +187,13 @@ def _fresh_cache():
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 
-    from credentials import usage
+    from credentials import ratelimit, usage
 
     def clear():
         if isinstance(caches["default"], LocMemCache):
             caches["default"].clear()
         usage.forget_local_state()
+        ratelimit.forget_reservations()
 
     clear()
     yield

@@ -3,7 +3,8 @@
 A plain function view, kept free of any framework because it is the hot path: one query
 that looks up both the caller's key and the presented token (``verify_bearers``, which reads
 the database on every call so that a revoke counts at once), then one round trip to the cache
-for the rate limit and one for the last-use counters (``counters``, pipelined on Redis).
+that counts the request against the caller's rate limit and the uses of both keys
+(``ratelimit.seconds_to_wait`` with ``uses``: one Lua script on Redis).
 No session or cookie is ever consulted: the caller authenticates with
 ``Authorization: Bearer <key>`` alone, so the view is exempt from CSRF.
 
@@ -79,41 +80,38 @@ def introspect(request: HttpRequest) -> HttpResponse:
             f'{_REALM}, error="invalid_token", '
             'error_description="The key is unknown, malformed, revoked or expired."'
         )
-    response, used = _answer(caller, found, problem)
-    # The caller's key counts as used whatever the answer, and so does a presented key that
-    # verified: one call, so that on Redis both cost a single round trip.
-    usage.record_uses(used)
-    return response
+    return _answer(caller, found, problem)
 
 
-def _answer(
-    caller: VerifiedKey, found: VerifiedKey | None, problem: str | None
-) -> tuple[HttpResponse, list[int]]:
-    """The answer to a verified caller, and the versions whose use it counts."""
+def _answer(caller: VerifiedKey, found: VerifiedKey | None, problem: str | None) -> HttpResponse:
+    """The answer to a verified caller. The caller's key counts as used whatever the answer;
+    a presented key that verified counts too, unless the caller is over its rate limit."""
     if REQUIRED_SCOPE not in caller.scopes:
+        usage.record_uses([caller.version_id])
         # RFC 6750 would answer 403 here; the issue asks for 401, and a service that gets
         # either must stop and fix its key, so nothing is lost by following it.
         challenge = (
             f'{_REALM}, error="insufficient_scope", scope="{REQUIRED_SCOPE}", '
             'error_description="This key does not carry the introspect scope."'
         )
-        return _unauthorised(challenge), [caller.version_id]
-    # Per credential, so rotating a key does not reset its budget.
+        return _unauthorised(challenge)
+    # Per credential, so rotating a key does not reset its budget. The uses ride along with
+    # the request's count: one round trip to the cache for all three.
     retry_after = ratelimit.seconds_to_wait(
-        f"introspect:{caller.credential_id}", settings.PORTAL_INTROSPECT_RATE
+        f"introspect:{caller.credential_id}",
+        settings.PORTAL_INTROSPECT_RATE,
+        uses=[caller.version_id],
+        uses_if_allowed=[found.version_id] if found is not None else None,
     )
     if retry_after:
         response = _json(429, {"error": "rate_limited", "error_description": "Slow down."})
         response["Retry-After"] = str(retry_after)
-        return response, [caller.version_id]
+        return response
     if problem:
-        return _json(400, {"error": "invalid_request", "error_description": problem}), [
-            caller.version_id
-        ]
+        return _json(400, {"error": "invalid_request", "error_description": problem})
     if found is None:
-        inactive = HttpResponse(_INACTIVE, content_type="application/json")
-        return _no_store(inactive), [caller.version_id]
-    return _json(200, _describe(found)), [caller.version_id, found.version_id]
+        return _no_store(HttpResponse(_INACTIVE, content_type="application/json"))
+    return _json(200, _describe(found))
 
 
 def _describe(found: VerifiedKey) -> dict:
