@@ -472,6 +472,8 @@ LOGGING = {
     # LOG_LEVEL says.
     "loggers": {
         "django.template": {"level": "INFO"},
+        # Axes announces its configuration at every process start; its warnings still show.
+        "axes.apps": {"level": "WARNING"},
         # With DEBUG on, statements are logged with their values: never django-otp's, whose
         # values are TOTP seeds.
         "django.db.backends": {"filters": ["hide_second_factor_queries"]},
