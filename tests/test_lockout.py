@@ -168,3 +168,21 @@ def test_nobody_edits_or_deletes_attempts_through_the_admin(client, locked_out, 
     delete = reverse("admin:axes_accessattempt_delete", args=[attempt.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert AccessAttempt.objects.count() == LIMIT
+
+
+def test_a_password_typed_as_the_username_is_not_shown_to_administrators(
+    client, admin_user, security_user
+):
+    typed = "Tr0ub4dor&3-typed-in-the-wrong-box"
+    password_login(client, typed, "whatever")
+    password_login(client, "sec", "wrong password", ip="192.0.2.9")
+    client.force_login(admin_user)
+
+    listing = client.get(reverse("admin:axes_accessattempt_changelist")).content.decode()
+    stray = AccessAttempt.objects.get(ip_address="127.0.0.1")
+    detail = client.get(reverse("admin:axes_accessattempt_change", args=[stray.pk]))
+
+    assert typed not in listing and "(not an account)" in listing
+    assert ">sec<" in listing  # a real account is named
+    assert detail.status_code == 200
+    assert typed not in detail.content.decode()

@@ -8,7 +8,8 @@ way to change it is the unlock action, which goes through ``lifecycle.lockout``.
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import OuterRef, Subquery, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from .. import sudo
@@ -18,12 +19,13 @@ from ..lifecycle import lockout
 
 @admin.register(AccessAttempt)
 class LockoutAdmin(sudo.SudoActions, admin.ModelAdmin):
-    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "locked")
+    list_display = ("account", "ip_address", "failures_since_start", "attempt_time", "locked")
     list_filter = ("attempt_time",)
     search_fields = ("username", "ip_address")
     ordering = ("-attempt_time",)
-    # Never the recorded form data (get_data, post_data): keep the detail page to these.
-    fields = ("username", "ip_address", "user_agent", "path_info", "failures_since_start",
+    # Never the recorded form data (get_data, post_data), nor the username as typed (below):
+    # keep the detail page to these.
+    fields = ("account", "ip_address", "user_agent", "path_info", "failures_since_start",
               "attempt_time")  # fmt: skip
     readonly_fields = fields
     actions = ["unlock"]
@@ -59,11 +61,24 @@ class LockoutAdmin(sudo.SudoActions, admin.ModelAdmin):
             same = recent.filter(**{field: OuterRef(field)}).order_by().values(field)
             return Subquery(same.annotate(n=Sum("failures_since_start")).values("n")[:1])
 
+        accounts = get_user_model().objects.filter(
+            **{get_user_model().USERNAME_FIELD: OuterRef("username")}
+        )
         return (
             super()
             .get_queryset(request)
-            .annotate(user_failures=total("username"), address_failures=total("ip_address"))
+            .annotate(
+                user_failures=total("username"),
+                address_failures=total("ip_address"),
+                is_account=Exists(accounts),
+            )
         )
+
+    @admin.display(description="Username", ordering="username")
+    def account(self, attempt):
+        # What was typed as a username is shown only when it names an account: people type
+        # their password into the wrong box, and this page must not show it.
+        return attempt.username if attempt.is_account else "(not an account)"
 
     @admin.display(boolean=True, description="Locked now")
     def locked(self, attempt):
