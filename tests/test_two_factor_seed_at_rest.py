@@ -171,3 +171,10 @@ def test_the_migration_backwards_puts_each_seed_back_in_the_clear(security_user)
     MIGRATION.decrypt_seeds_back(apps, None)
     assert not TOTPSeed.objects.exists()
     assert TOTPDevice.objects.get(pk=device.pk).bin_key == key  # django-otp reads it again
+
+
+def test_a_session_names_the_device_as_django_otp_does(security_user):
+    # Sessions verified before this change, and django-otp's middleware, use its own label.
+    device = enrol_authenticator(security_user)
+    assert device.persistent_id == f"otp_totp.totpdevice/{device.pk}"
+    assert TOTPDevice.from_persistent_id(device.persistent_id).pk == device.pk
