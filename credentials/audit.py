@@ -43,6 +43,7 @@ ACTIONS = (
     "user.reauthenticated", "user.deleted",
     "user.two_factor_enrolled", "user.two_factor_reset", "user.backup_codes_generated",
     "user.backup_code_used", "user.locked_out", "user.unlocked",
+    "user.totp_seed_reencrypted",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

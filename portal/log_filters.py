@@ -2,8 +2,9 @@
 
 import logging
 
-# django-otp's tables: their rows hold TOTP seeds and backup-code digests.
-_SECOND_FACTOR_TABLES = ("otp_totp_totpdevice", "otp_static_statictoken")
+# django-otp's tables and Keyturn's seed table: their rows hold TOTP seeds (encrypted, but a
+# log is no place for them either) and backup-code digests.
+_SECOND_FACTOR_TABLES = ("otp_totp_totpdevice", "otp_static_statictoken", "credentials_totpseed")
 
 
 class HideSecondFactorQueries(logging.Filter):

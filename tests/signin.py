@@ -7,7 +7,9 @@ import struct
 import time
 
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from credentials.lifecycle import two_factor
+from credentials.models import KeyturnTOTPDevice
 
 PASSWORD = "correct horse battery staple"  # what tests/conftest.py gives every role user
 
@@ -28,9 +30,14 @@ def key_from_base32(text: str) -> bytes:
     return base64.b32decode(compact + "=" * (-len(compact) % 8))
 
 
-def enrol_authenticator(user) -> TOTPDevice:
-    """A confirmed authenticator for ``user``, made directly (not through the page)."""
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+def enrol_authenticator(user, *, name: str = two_factor.TOTP_NAME) -> KeyturnTOTPDevice:
+    """A confirmed authenticator for ``user`` with its encrypted seed, made directly (not
+    through the page); its ``bin_key`` is the seed an app would have scanned."""
+    device = two_factor.totp_pending_device(user=user)
+    device.name = name
+    device.confirmed = True
+    device.save(update_fields=["name", "confirmed"])
+    return device
 
 
 def password_login(client, username, password=PASSWORD, *, ip="127.0.0.1", next_url=""):

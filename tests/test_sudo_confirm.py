@@ -18,6 +18,7 @@ from credentials.audit import Actor
 from credentials.lifecycle import two_factor
 from credentials.models import AuditEvent
 from credentials.views.confirm_identity import confirm_identity_view
+from tests.signin import enrol_authenticator
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def _fresh(client) -> bool:
 def _totp_device(user, client) -> TOTPDevice:
     """A confirmed authenticator, and ``client``'s session verified with it at sign-in (the
     window itself stays closed, as the ``staff`` fixture left it)."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    device = enrol_authenticator(user, name="phone")
     session = client.session
     session["otp_device_id"] = device.persistent_id
     session.save()

@@ -12,7 +12,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials import sudo
-from credentials.models import AuditEvent, Kind
+from credentials.models import AuditEvent, KeyturnTOTPDevice, Kind
 from tests.signin import (
     PASSWORD,
     enrol_authenticator,
@@ -53,7 +53,7 @@ def test_enrolling_at_sign_in_opens_the_window(client, required, security_user, 
     rotate = reverse("admin:credentials_credential_rotate", args=[credential.pk])
     password_login(client, "sec")
     client.get(reverse("admin:two_factor_enrol"))  # makes the pending device
-    pending = TOTPDevice.objects.get(user=security_user, confirmed=False)
+    pending = KeyturnTOTPDevice.objects.get(user=security_user, confirmed=False)
     session = client.session
     session.pop(sudo.SESSION_KEY, None)  # as for someone whose sign-in did not open it
     session.save()

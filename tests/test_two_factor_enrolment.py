@@ -8,7 +8,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials.audit import verify_chain
-from credentials.models import AuditEvent
+from credentials.models import AuditEvent, KeyturnTOTPDevice
 from tests.signin import enrol_authenticator, key_from_base32, password_login, totp
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_the_page_shows_an_inline_svg_qr_code_and_the_secret_as_base32(enrolling
     page = enrolling.get(reverse("admin:two_factor_enrol"))
     html = page.content.decode()
 
-    device = TOTPDevice.objects.get(user=security_user)
+    device = KeyturnTOTPDevice.objects.get(user=security_user)
     assert not device.confirmed
     assert secret_on(page) == device.bin_key
     assert '<svg width="' in html and 'class="kt-qr"' in html

@@ -13,7 +13,7 @@ from django.db import connection
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from credentials.models import AuditEvent
+from credentials.models import AuditEvent, KeyturnTOTPDevice
 from tests.signin import key_from_base32, password_login, submit_code, totp
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_seeds_and_backup_codes_stay_out_of_every_record(
         connection.force_debug_cursor = False
 
     assert len(first_codes) == len(codes) == 10
-    assert TOTPDevice.objects.get(user=security_user).bin_key == key
+    assert KeyturnTOTPDevice.objects.get(user=security_user).bin_key == key
     assert "otp_" in caplog.text or "second-factor statement" in caplog.text  # SQL was logged
     secrets = [
         key.hex(),

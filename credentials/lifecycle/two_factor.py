@@ -1,13 +1,17 @@
 """Second factors for signing in: TOTP enrolment, backup codes, checking a code, and reset.
 
 django-otp keeps the devices: one TOTP device (an authenticator app) and one static device
-(backup codes, stored as keyed digests, see ``crypto.backup_codes``). A device counts only once
-confirmed. Every change is audited in its own transaction; no seed, code or digest ever
+(backup codes, stored as keyed digests, see ``crypto.backup_codes``). A TOTP device's seed is
+not in django-otp's table but encrypted in ``TOTPSeed``; every device that shows a seed or
+checks a code here is loaded as ``KeyturnTOTPDevice``, which decrypts it. A device counts only
+once confirmed. Every change is audited in its own transaction; no seed, code or digest ever
 reaches the audit trail, and codes leave these functions only as return values.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,19 +23,23 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .. import audit
+from .. import audit, crypto
 from ..audit import Actor
 from ..crypto import backup_codes
+from ..models import SEED_ELSEWHERE, KeyturnTOTPDevice, TOTPSeed, seed_associated_data
+
+logger = logging.getLogger(__name__)
 
 TOTP_NAME = "Authenticator app"
 BACKUP_NAME = "Backup codes"
+SEED_BYTES = 20  # 160 bits, RFC 4226's recommendation and django-otp's default
 
 
 @dataclass(frozen=True)
 class Enrolled:
     """A confirmed authenticator and the first set of backup codes, to show once."""
 
-    device: TOTPDevice
+    device: KeyturnTOTPDevice
     backup_codes: list[str] = field(repr=False)
 
 
@@ -63,17 +71,36 @@ def second_factor_step(user) -> str | None:
     return "enrol" if settings.PORTAL_2FA_REQUIRED else None
 
 
-def totp_pending_device(*, user) -> TOTPDevice:
+@sensitive_variables("seed")
+def totp_pending_device(*, user) -> KeyturnTOTPDevice:
     """The user's unconfirmed authenticator, made on first call and kept until confirmed, so a
     reload of the enrolment page shows the same secret that was already scanned.
 
+    The seed is fresh from ``secrets`` and stored only encrypted, bound to the new device's
+    row, in the transaction that makes the device; django-otp's ``key`` column holds a marker.
     An unconfirmed device verifies nothing (django-otp ignores it), so making one is not a
     change that matters to security and is not audited."""
     with transaction.atomic():
         _lock_user(user)
-        device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+        device = (
+            KeyturnTOTPDevice.objects.filter(user=user, confirmed=False, keyturn_seed__isnull=False)
+            .order_by("pk")
+            .first()
+        )
         if device is None:
-            device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+            device = KeyturnTOTPDevice.objects.create(
+                user=user, name=TOTP_NAME, confirmed=False, key=SEED_ELSEWHERE
+            )
+            # The seed is bound to the row's primary key, which exists only now.
+            seed = secrets.token_bytes(SEED_BYTES)
+            device.keyturn_seed = TOTPSeed.objects.create(
+                device=device,
+                ciphertext=crypto.encrypt(
+                    seed,
+                    keyring=settings.PORTAL_ENCRYPTION_KEYS,
+                    associated_data=seed_associated_data(device.pk),
+                ),
+            )
     return device
 
 
@@ -90,8 +117,8 @@ def totp_confirm(*, actor: Actor, user, token: str) -> Enrolled | None:
         if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
             return None
         device = (
-            TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed=False)
+            KeyturnTOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False, keyturn_seed__isnull=False)
             .order_by("pk")
             .first()
         )
@@ -134,7 +161,8 @@ def second_factor_verify(*, actor: Actor, user, code: str) -> Device | None:
     with transaction.atomic():
         _lock_user(user)
         if len(text) == 6 and text.isascii() and text.isdigit():
-            for device in TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True):
+            confirmed = KeyturnTOTPDevice.objects.filter(user=user, confirmed=True)
+            for device in confirmed.select_for_update():
                 if _totp_accepts(device, text):
                     return device
             return None
@@ -180,12 +208,19 @@ def _lock_user(user) -> None:
     get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
 
 
-def _totp_accepts(device: TOTPDevice, token: str) -> bool:
+def _totp_accepts(device: KeyturnTOTPDevice, token: str) -> bool:
     text = "".join(str(token).split())
     if not (len(text) == device.digits and text.isascii() and text.isdigit()):
         device.throttle_increment(commit=True)
         return False
-    return device.verify_token(text)
+    try:
+        return device.verify_token(text)
+    except (TOTPSeed.DoesNotExist, crypto.DecryptionFailed) as error:
+        # No seed row, a ciphertext moved from another device, or keys that do not open it:
+        # the device checks nothing. Named by id only; the error texts carry no key material.
+        logger.warning("TOTP device %s has no readable seed: %s", device.pk, type(error).__name__)
+        device.throttle_increment(commit=True)
+        return False
 
 
 @sensitive_variables("code")

@@ -20,6 +20,7 @@ from .core import (
     new_client_id,
 )
 from .rotations import Rotation
+from .two_factor import SEED_ELSEWHERE, KeyturnTOTPDevice, TOTPSeed, seed_associated_data
 from .webhooks import (
     Delivery,
     DeliveryReceipt,
@@ -33,6 +34,7 @@ __all__ = [
     "BEARER_KINDS",
     "MANAGEMENT_CLIENT_ID",
     "SCOPES",
+    "SEED_ELSEWHERE",
     "VERIFYING_STATES",
     "App",
     "AppendOnlyQuerySet",
@@ -47,12 +49,15 @@ __all__ = [
     "EventType",
     "ExpiryNotice",
     "IdempotencyRecord",
+    "KeyturnTOTPDevice",
     "Kind",
     "OneTimeSubmission",
     "RevokeReason",
     "Rotation",
     "State",
+    "TOTPSeed",
     "WebhookMessage",
     "new_client_id",
     "new_message_id",
+    "seed_associated_data",
 ]

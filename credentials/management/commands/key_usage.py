@@ -9,7 +9,13 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from credentials import crypto
-from credentials.models import VERIFYING_STATES, CredentialVersion, IdempotencyRecord, State
+from credentials.models import (
+    VERIFYING_STATES,
+    CredentialVersion,
+    IdempotencyRecord,
+    State,
+    TOTPSeed,
+)
 
 UNREADABLE = "(unreadable)"
 
@@ -66,6 +72,10 @@ class Command(BaseCommand):
         rows += [
             (f"stored API answer {r.public_id}", r.response, r.associated_data) for r in answers
         ]
+        rows += [
+            (f"TOTP seed of device {s.device_id}", s.ciphertext, s.associated_data)
+            for s in TOTPSeed.objects.all()
+        ]
         failed = 0
         for label, text, associated_data in rows:
             try:
@@ -82,7 +92,8 @@ class Command(BaseCommand):
 
     def _encryption(self) -> list[str]:
         """Every ciphertext needs its key, whatever its version's state: a revoked endpoint
-        secret is still shown, re-encrypted and (if reactivated) used to sign."""
+        secret is still shown, re-encrypted and (if reactivated) used to sign. Every TOTP
+        seed needs its key too, confirmed or not: without it that person cannot sign in."""
         secrets = Counter(
             _key_id(text)
             for text in CredentialVersion.objects.exclude(ciphertext="")
@@ -95,14 +106,24 @@ class Command(BaseCommand):
             .values_list("response", flat=True)
             .iterator()
         )
+        seeds = Counter(
+            _key_id(text)
+            for text in TOTPSeed.objects.values_list("ciphertext", flat=True).iterator()
+        )
+
+        def needs(key_id: str) -> str:
+            text = (
+                f"{secrets[key_id]} webhook signing secret(s), "
+                f"{answers[key_id]} stored API answer(s)"
+            )
+            # Named only when there are some, so the lines of a portal without
+            # two-factor sign-in read as they always have.
+            return text + (f", {seeds[key_id]} TOTP seed(s)" if seeds[key_id] else "")
+
         return self._report(
             "PORTAL_ENCRYPTION_KEYS",
             settings.PORTAL_ENCRYPTION_KEYS,
-            {
-                key_id: f"{secrets[key_id]} webhook signing secret(s), "
-                f"{answers[key_id]} stored API answer(s)"
-                for key_id in secrets.keys() | answers.keys()
-            },
+            {key_id: needs(key_id) for key_id in secrets.keys() | answers.keys() | seeds.keys()},
             "run `reencrypt`; stored API answers are deleted after 24 hours",
         )
 
