@@ -258,6 +258,15 @@ def _whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
     return int(raw)
 
 
+# A Redis that accepts connections but stops answering must not hold every request that
+# counts a rate limit or a use (introspection, the API) for redis-py's default of 5 s per wait:
+# each wait is bounded by this instead, and past it the request goes on as with Redis down
+# (fail open, logged).
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    _redis_wait = _whole_number("PORTAL_REDIS_TIMEOUT_MS", 500, 50, 30_000) / 1000
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_timeout", _redis_wait)
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", _redis_wait)
+
 PORTAL_REACTIVATION_WINDOW_MINUTES = _whole_number(
     "PORTAL_REACTIVATION_WINDOW_MINUTES", 60, 0, 24 * 60
 )
