@@ -1,26 +1,8 @@
 """Start-up refuses missing or malformed keys by name; generate_keys makes a deployable set."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def _manage(*args, **variables):
-    env = {"PATH": os.environ["PATH"], "KEYTURN_ENV_FILE": os.devnull, **variables}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.deployment import manage as _manage  # one way to start manage.py as a server would
 
 
 @pytest.fixture(scope="module")
