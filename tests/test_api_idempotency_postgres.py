@@ -4,16 +4,15 @@ Real threads, each with its own database connection and its own test client, sta
 at a barrier and send the same POST with the same Idempotency-Key.
 """
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from credentials.audit import verify_chain
 from credentials.models import AuditEvent, IdempotencyRecord, Kind
 from tests.management_api import call, management_key
+from tests.races import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -24,29 +23,12 @@ def test_fifty_concurrent_identical_rotations_make_one_version(issue):
     key = management_key("credentials:rotate").plaintext
     credential = issue(Kind.API_KEY).credential
     path = f"/api/v1/credentials/{credential.pk}/rotations"
-    barrier = threading.Barrier(COPIES)
-    answers, unexpected = [], []
 
-    def send():
-        try:
-            client = Client()
-            barrier.wait()
-            response = call(client, "post", path, key, {"overlap_seconds": 300}, "nightly-7")
-            answers.append(
-                (response.status_code, response.get("Idempotency-Replayed"), response.content)
-            )
-        except Exception as error:  # anything else is a bug: collected, asserted on below
-            unexpected.append(repr(error))
-        finally:
-            connection.close()
+    def send(index):
+        response = call(Client(), "post", path, key, {"overlap_seconds": 300}, "nightly-7")
+        return response.status_code, response.get("Idempotency-Replayed"), response.content
 
-    threads = [threading.Thread(target=send) for _ in range(COPIES)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    assert unexpected == []
+    answers = together(send, COPIES)
     assert len(answers) == COPIES
 
     assert credential.versions.count() == 2

@@ -5,16 +5,15 @@ rotations, revokes and reactivations against the same credential.
 """
 
 import random
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from credentials import lifecycle
 from credentials.audit import Actor, verify_chain
 from credentials.models import AuditEvent, CredentialVersion, Kind, RevokeReason, State
 from credentials.verification import verify_bearer
+from tests.races import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -23,31 +22,16 @@ ROUNDS = 12
 
 
 def _race(work, threads=THREADS):
-    barrier = threading.Barrier(threads)
-    outcomes, unexpected = Counter(), []
+    def rounds(index):
+        rng, outcomes = random.Random(index), Counter()
+        for _ in range(ROUNDS):
+            try:
+                outcomes[work(rng, index)] += 1
+            except lifecycle.LifecycleError:
+                outcomes["refused"] += 1
+        return outcomes
 
-    def run(index):
-        rng = random.Random(index)
-        try:
-            barrier.wait()
-            for _ in range(ROUNDS):
-                try:
-                    outcomes[work(rng, index)] += 1
-                except lifecycle.LifecycleError:
-                    outcomes["refused"] += 1
-        except Exception as error:  # anything else is a bug: collected, asserted on below
-            unexpected.append(repr(error))
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(worker.is_alive() for worker in workers), "a worker hung (deadlock?)"
-    assert unexpected == []
-    return outcomes
+    return sum(together(rounds, threads), Counter())
 
 
 def _assert_consistent(credential):

@@ -1,43 +1,27 @@
 """Many people on one guided rotation at once, on PostgreSQL with real row locks: one rotation
 in progress, one new version, one revoke, however many click together."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from credentials import lifecycle
 from credentials.audit import Actor, verify_chain
 from credentials.models import AuditEvent, Kind, Rotation, State
+from tests.races import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 THREADS = 8
 
 
 def _together(work):
-    barrier = threading.Barrier(THREADS)
-    outcomes, unexpected = Counter(), []
-
-    def run(index):
+    def attempt(index):
         try:
-            barrier.wait()
-            outcomes[work(Actor.system(f"person {index}"))] += 1
+            return work(Actor.system(f"person {index}"))
         except lifecycle.LifecycleError:
-            outcomes["refused"] += 1
-        except Exception as error:  # anything else is a bug
-            unexpected.append(repr(error))
-        finally:
-            connection.close()
+            return "refused"
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(worker.is_alive() for worker in workers), "a worker hung (deadlock?)"
-    assert unexpected == []
-    return outcomes
+    return Counter(together(attempt, THREADS))
 
 
 def test_people_starting_together_get_one_rotation_and_the_rest_join_it(issue):

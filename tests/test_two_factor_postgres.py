@@ -1,14 +1,12 @@
 """Second factors under real concurrency: a backup code or a TOTP code presented by several
 requests at once signs in exactly one of them."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from credentials.audit import Actor, verify_chain
 from credentials.lifecycle import two_factor
 from credentials.models import AuditEvent
+from tests.races import together
 from tests.signin import enrol_authenticator, totp
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -16,26 +14,7 @@ THREADS = 6
 
 
 def race(work):
-    barrier = threading.Barrier(THREADS)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as error:  # collected and asserted on: any error is a bug
-            errors.append(repr(error))
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run) for _ in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert not any(worker.is_alive() for worker in workers)
-    assert errors == []
-    return results
+    return together(lambda index: work(), THREADS, timeout=60)
 
 
 def test_one_backup_code_presented_at_once_signs_in_once(security_user):
