@@ -44,3 +44,17 @@ class NoSaveAsNew:
         if request.method == "POST" and "_saveasnew" in request.POST:
             raise PermissionDenied
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+class ReadOnly:
+    """For admin pages whose rows only Keyturn's own code writes (the audit trail, versions,
+    deliveries, lockouts): nobody adds, edits or deletes them through the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

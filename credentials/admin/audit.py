@@ -16,7 +16,7 @@ from .. import audit
 from ..audit import Actor
 from ..models import App, AuditEvent, ChainVerification, Credential
 from ..views.audit import export_csv
-from .access import as_id
+from .access import ReadOnly, as_id
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -138,7 +138,7 @@ class DateRangeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("seq", "created_at", "actor_label", "action", "target_label", "ip")
     list_filter = (
         ActionFilter,
@@ -160,15 +160,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("credentials.view_audit")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view

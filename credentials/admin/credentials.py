@@ -22,7 +22,7 @@ from ..models import VERIFYING_STATES, Credential, CredentialVersion, State
 from ..sudo import SudoActions
 from ..views import audit as audit_views
 from ..views import reveal, rotations, versions
-from .access import NoSaveAsNew, as_id
+from .access import NoSaveAsNew, ReadOnly, as_id
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -193,7 +193,7 @@ class CredentialAdmin(NoSaveAsNew, LastFourSearch, admin.ModelAdmin):
 
 
 @admin.register(CredentialVersion)
-class CredentialVersionAdmin(SudoActions, LastFourSearch, admin.ModelAdmin):
+class CredentialVersionAdmin(ReadOnly, SudoActions, LastFourSearch, admin.ModelAdmin):
     list_display = ("credential", "app_name", "number", "state_badge", "masked", "expires_at",
                     "last_used_at", "revoke_reason")  # fmt: skip
     list_display_links = None
@@ -235,15 +235,6 @@ class CredentialVersionAdmin(SudoActions, LastFourSearch, admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:credentials_credential_change", args=[version.credential_id])
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request):
         return request.user.has_perm("credentials.revoke_credential")

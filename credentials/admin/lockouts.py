@@ -15,10 +15,11 @@ from django.utils import timezone
 from .. import sudo
 from ..audit import Actor
 from ..lifecycle import lockout
+from .access import ReadOnly
 
 
 @admin.register(AccessAttempt)
-class LockoutAdmin(sudo.SudoActions, admin.ModelAdmin):
+class LockoutAdmin(ReadOnly, sudo.SudoActions, admin.ModelAdmin):
     list_display = ("account", "ip_address", "failures_since_start", "attempt_time", "locked")
     list_filter = ("attempt_time",)
     search_fields = ("username", "ip_address")
@@ -37,15 +38,6 @@ class LockoutAdmin(sudo.SudoActions, admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_unlock_permission(self, request):
         return request.user.has_perm("auth.change_user")

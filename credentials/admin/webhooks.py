@@ -7,19 +7,7 @@ from django.utils.html import format_html
 from .. import lifecycle
 from ..audit import Actor
 from ..models import Delivery, DeliveryReceipt
-
-
-class ReadOnly:
-    """Receipts and deliveries are written by the sender; nobody edits or deletes them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from .access import ReadOnly
 
 
 @admin.register(DeliveryReceipt)
