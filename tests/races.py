@@ -30,5 +30,5 @@ def together(work, threads: int, *, timeout: float = 120) -> list:
     for worker in workers:
         worker.join(timeout=timeout)
     assert not any(worker.is_alive() for worker in workers), "a thread hung (deadlock?)"
-    assert unexpected == []
+    assert unexpected == [], unexpected
     return results

@@ -7,18 +7,17 @@ script. These tests count what redis-py sends (a pipeline or a script call is on
 check that the scripts are atomic and that what they leave behind expires. They need Redis.
 """
 
-import threading
 import time
 import types
 
 import pytest
 import redis
 from django.core.cache import cache
-from django.db import connection
 
 from credentials import batched, counters, ratelimit, usage
 from credentials.models import Kind
 from tests.introspection import introspect
+from tests.races import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,24 +44,7 @@ def service(issue):
 
 
 def run_together(count, target):
-    start = threading.Barrier(count)
-    errors = []
-
-    def body(n):
-        try:
-            start.wait()
-            target(n)
-        except Exception as error:  # surfaced below, so a failing thread fails the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
+    together(target, count, timeout=60)
 
 
 def test_introspections_on_places_reserved_earlier_make_no_round_trip(

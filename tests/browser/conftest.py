@@ -23,6 +23,10 @@ from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from credentials import lifecycle
+from credentials.models import Kind
+from tests.states import ACTOR
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHROMIUM = os.environ.get("KEYTURN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -176,3 +180,16 @@ def login(page, live_server):
         return page
 
     return _login
+
+
+@pytest.fixture
+def rotation_at_activity_check(app):
+    """An API-key rotation with its new key made and deployed: its page polls for activity."""
+    issued = lifecycle.credential_issue(actor=ACTOR, app=app, kind=Kind.API_KEY, name="Orders")
+    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issued.credential)
+    lifecycle.rotation_confirm(
+        actor=ACTOR, rotation=rotation, step=0, ticked=[0, 1], overlap_seconds=3600
+    )
+    lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1)
+    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    return rotation

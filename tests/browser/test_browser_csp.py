@@ -7,10 +7,6 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from credentials import lifecycle
-from credentials.models import Kind
-from tests.states import ACTOR
-
 # Runs before any of the page's own scripts, on every page the context opens.
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", function (event) {
@@ -34,19 +30,6 @@ def violations(page):
     page.context.add_init_script(REPORT_VIOLATIONS)
     page.on("console", on_console)
     return seen
-
-
-@pytest.fixture
-def rotation_at_activity_check(app):
-    """An API-key rotation with its new key made and deployed: its page polls for activity."""
-    issued = lifecycle.credential_issue(actor=ACTOR, app=app, kind=Kind.API_KEY, name="Orders")
-    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issued.credential)
-    lifecycle.rotation_confirm(
-        actor=ACTOR, rotation=rotation, step=0, ticked=[0, 1], overlap_seconds=3600
-    )
-    lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1)
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
-    return rotation
 
 
 def test_the_violation_listener_reports_a_blocked_inline_script(page, live_server, violations):

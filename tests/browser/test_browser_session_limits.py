@@ -7,11 +7,8 @@ from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from credentials import lifecycle
-from credentials.models import Kind
 from portal import session_limits
 from tests.browser.conftest import TIMEOUT_MS
-from tests.states import ACTOR
 
 
 def _age_the_session(page, *, minutes):
@@ -23,15 +20,9 @@ def _age_the_session(page, *, minutes):
 
 
 def test_an_open_rotation_page_left_idle_lands_on_the_sign_in_page_with_the_reason(
-    login, live_server, security_user, app, console_errors
+    login, live_server, security_user, rotation_at_activity_check, console_errors
 ):
-    issued = lifecycle.credential_issue(actor=ACTOR, app=app, kind=Kind.API_KEY, name="Orders")
-    rotation, _ = lifecycle.rotation_start(actor=ACTOR, credential=issued.credential)
-    lifecycle.rotation_confirm(
-        actor=ACTOR, rotation=rotation, step=0, ticked=[0, 1], overlap_seconds=3600
-    )
-    lifecycle.rotation_generate(actor=ACTOR, rotation=rotation, step=1)
-    lifecycle.rotation_confirm(actor=ACTOR, rotation=rotation, step=2, ticked=[0, 1, 2])
+    rotation = rotation_at_activity_check
     page = login(security_user.username)
     page.goto(live_server.url + reverse("admin:credentials_rotation", args=[rotation.pk]))
     activity = reverse("admin:credentials_rotation_activity", args=[rotation.pk])
