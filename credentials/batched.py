@@ -3,12 +3,12 @@
 Introspection counts two uses per request. Sending them with every request costs a round trip
 to Redis, which on a loaded machine is the most expensive part of the request: the process
 waits for Redis to be scheduled, then to be scheduled again itself. Instead the changes are
-queued here, summed per key, and leave the process
+summed here, per key and in place (a request adds to a dictionary, nothing more), and leave
+the process
 
-- with its next script call to Redis (the rate limit's reservation takes them along:
-  ``take_queued``), or
-- within ``SEND_SECONDS``, from a background thread, so a process that goes quiet still
-  delivers what it counted: another process's ``usage.latest_use`` is at most that far behind;
+- within ``SEND_SECONDS``, from a background thread, in one pipeline, so a process that goes
+  quiet still delivers what it counted: another process's ``usage.latest_use`` is at most
+  that far behind;
 - or at once, on ``send_now()``: before a flush or a read of the counters in this process,
   and when the process exits.
 
@@ -37,7 +37,7 @@ SEND_SECONDS = 1.0
 
 _lock = threading.Lock()
 # Per Redis client: the key function of the cache the changes are for (a sender thread's own
-# cache could be configured otherwise), and what that client has yet to receive.
+# cache could be configured otherwise), and what that client has yet to receive, summed.
 _queued: dict[object, tuple[object, counters.Changes]] = {}
 _sender_pid: int | None = None  # the process whose sender thread is running
 
@@ -48,17 +48,16 @@ def add_later(changes: counters.Changes) -> None:
     if client is None:
         counters.add_and_set(*changes)
         return
-    make_key = caches["default"].make_key
     with _lock:
-        _, queued = _queued.get(client, (make_key, counters.NO_CHANGES))
-        _queued[client] = (make_key, queued.plus(changes))
-    _start_sender()
-
-
-def take_queued(client) -> counters.Changes:
-    """What is queued for ``client``, removed from the queue: the caller now sends it."""
-    with _lock:
-        return _queued.pop(client, (None, counters.NO_CHANGES))[1]
+        queued = _queued.get(client)
+        if queued is None:
+            queued = _queued[client] = (caches["default"].make_key, counters.Changes({}, {}))
+        deltas = queued[1].deltas
+        for key, delta in changes.deltas.items():
+            deltas[key] = deltas.get(key, 0) + delta
+        queued[1].values.update(changes.values)
+    if _sender_pid != os.getpid():
+        _start_sender()
 
 
 def send_now() -> None:

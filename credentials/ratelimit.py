@@ -6,8 +6,9 @@ trip on Redis).
 
 A caller that also counts uses of keys (introspection) takes its places in the window in
 blocks instead: one Lua script (``counters.reserve``) takes up to ``reservation_size(limit)``
-places for this process and carries the use counters along, and the process then spends those
-places without asking Redis again. Processes never take more than ``limit`` places between
+places for this process and carries that request's use counters along, and the process then
+spends those places without asking Redis again (the uses of those requests are queued:
+``usage.record_uses_later``). Processes never take more than ``limit`` places between
 them, so the limit holds across processes; the price is that a caller can be refused while
 another process still holds places it reserved: at most ``reservation_size(limit) - 1`` per
 other process and window (a limit under 400 a minute reserves one place at a time, exactly as
@@ -57,7 +58,8 @@ def seconds_to_wait(
     Given ``uses`` and ``uses_if_allowed`` (version ids), it also counts a use of each version
     in ``uses``, and of each in ``uses_if_allowed`` if the request is let through, as
     ``usage.record_uses`` would; the request then takes a place reserved by this process if it
-    holds one (no round trip), else reserves a block with the uses riding along (one).
+    holds one (no round trip; its uses are queued), else reserves a block with its own uses
+    riding along (one).
     """
     uses, uses_if_allowed = uses or [], uses_if_allowed or []
     if not limit:
@@ -66,21 +68,26 @@ def seconds_to_wait(
         return 0
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    key = f"keyturn:rate:v1:{bucket}:{window}"
     try:
         if uses or uses_if_allowed:
-            if _take_reserved(bucket, window):
+            if _take_reserved(bucket, window):  # the common case: no round trip at all
                 usage.record_uses_later([*uses, *uses_if_allowed])
                 return 0
             taken = usage.reserve_and_record_uses(
-                key, WINDOW_SECONDS * 2, limit, reservation_size(limit), uses, uses_if_allowed
+                _window_key(bucket, window),
+                WINDOW_SECONDS * 2,
+                limit,
+                reservation_size(limit),
+                uses,
+                uses_if_allowed,
             )
             if taken:
                 with _lock:
                     _reserved[bucket] = (window, taken - 1)
             allowed = taken > 0
         else:
-            allowed = counters.count_in_window(key, WINDOW_SECONDS * 2) <= limit
+            allowed = counters.count_in_window(_window_key(bucket, window), WINDOW_SECONDS * 2)
+            allowed = allowed <= limit
     except Exception:
         lost = [*uses, *uses_if_allowed]
         uncounted = f"; uses of versions {lost} not counted" if lost else ""
@@ -89,6 +96,10 @@ def seconds_to_wait(
     if allowed:
         return 0
     return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+
+
+def _window_key(bucket: str, window: int) -> str:
+    return f"keyturn:rate:v1:{bucket}:{window}"
 
 
 def _take_reserved(bucket: str, window: int) -> bool:

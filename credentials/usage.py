@@ -9,9 +9,10 @@ at most once a second), unless another process wrote the version in the meantime
 ``manage.py flush_last_use`` writes whatever a stopped or idle process left behind. So the
 row is at most one interval, plus the time to that next request or run, behind the truth.
 
-On Redis, introspection's uses do not even cost that round trip: they ride along with the rate
-limit's reservation or wait in the process for up to a second (``record_uses_later``,
-``reserve_and_record_uses``, ``batched``), and a flush claims all the versions due at once
+On Redis, introspection's uses do not even cost that round trip: they wait in the process for
+up to a second and leave in one pipeline with everyone else's (``record_uses_later``,
+``batched``), or ride along with the rate limit's reservation when the request makes one
+(``reserve_and_record_uses``); a flush claims all the versions due at once
 (``flush_versions``: one script, one transaction).
 
 Across processes this relies on the cache being shared (Redis, ``CACHE_URL=redis://...``).
@@ -109,19 +110,18 @@ def reserve_and_record_uses(
     """Take up to ``most`` places in a rate-limit window and count uses, in one round trip.
 
     ``counters.reserve``: each version in ``version_ids`` counts one use (as ``record_uses``);
-    so does each in ``version_ids_if_within``, if a place was taken; the uses this process has
-    queued (``record_uses_later``) travel along. Returns the places taken. Unlike
-    ``record_uses`` it raises if the cache fails, so that the rate limit, which called it,
-    decides what the request does; the uses are then lost (and logged there).
+    so does each in ``version_ids_if_within``, if a place was taken. What this process has
+    queued (``record_uses_later``) is left to the sender thread, so the script stays small.
+    Returns the places taken. Unlike ``record_uses`` it raises if the cache fails, so that the
+    rate limit, which called it, decides what the request does; the uses are then lost (and
+    logged there).
     """
-    client = counters.redis_client()
-    queued = batched.take_queued(client) if client is not None else counters.NO_CHANGES
     taken = counters.reserve(
         window_key,
         timeout,
         limit,
         most,
-        queued.plus(_changes(version_ids, None)),
+        _changes(version_ids, None),
         _changes(version_ids_if_within, None),
     )
     if not taken:

@@ -18,7 +18,6 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from . import crypto
 from .models import App, Credential, CredentialVersion, State
@@ -45,23 +44,28 @@ class VerifiedKey(NamedTuple):
 
 
 _V, _C, _A = (model._meta.db_table for model in (CredentialVersion, Credential, App))
-_SQL_CACHE: dict[tuple[str, int], str] = {}
+_SQL_CACHE: dict[tuple[str, str, int], str] = {}
 
 
-def _lookup_sql(vendor: str, digest_count: int) -> str:
-    """The lookup with placeholders in the driver's own style (no per-call rewriting)."""
-    sql = _SQL_CACHE.get((vendor, digest_count))
+def _lookup_sql(vendor: str, mark: str, digest_count: int) -> str:
+    """The lookup for ``vendor`` with ``mark`` placeholders ("?" for the bare SQLite driver,
+    "%s" for psycopg and Django's cursors): built once, no per-call rewriting."""
+    sql = _SQL_CACHE.get((vendor, mark, digest_count))
     if sql is None:
-        mark = "?" if vendor == "sqlite" else "%s"
+        times = "v.activated_at, v.expires_at, v.retire_at"
+        if vendor == "sqlite":
+            # As text: Django's converter for SQLite's "datetime" columns is a regular
+            # expression per value; ``_aware`` reads the text with datetime.fromisoformat.
+            times = ", ".join(f"CAST({column} AS TEXT)" for column in times.split(", "))
         placeholders = ", ".join([mark] * digest_count)
         # Table names come from model metadata; every value is a bound parameter.
         sql = (
-            "SELECT v.id, v.public_id, v.number, v.state, v.digest, v.activated_at, "  # noqa: S608
-            "v.expires_at, v.retire_at, c.id, c.kind, c.scopes, a.client_id "
+            f"SELECT v.id, v.public_id, v.number, v.state, v.digest, {times}, "  # noqa: S608
+            "c.id, c.kind, c.scopes, a.client_id "
             f"FROM {_V} v JOIN {_C} c ON c.id = v.credential_id JOIN {_A} a ON a.id = c.app_id "
             f"WHERE v.digest IN ({placeholders}) AND v.state IN ({mark}, {mark})"
         )
-        _SQL_CACHE[(vendor, digest_count)] = sql
+        _SQL_CACHE[(vendor, mark, digest_count)] = sql
     return sql
 
 
@@ -73,12 +77,12 @@ def _fetch_rows(digests: list[str]) -> list[tuple]:
     # ``django.db.connection`` proxy goes through asgiref's Local again, several µs a call.
     conn = connections[DEFAULT_DB_ALIAS]
     params = [*digests, State.ACTIVE, State.RETIRING]
+    vendor = conn.vendor
     if conn.queries_logged:
         with conn.cursor() as cursor:  # Django's cursors take "%s" on every backend
-            cursor.execute(_lookup_sql("django", len(digests)), params)
+            cursor.execute(_lookup_sql(vendor, "%s", len(digests)), params)
             return cursor.fetchall()
-    vendor = conn.vendor
-    sql = _lookup_sql(vendor, len(digests))
+    sql = _lookup_sql(vendor, "?" if vendor == "sqlite" else "%s", len(digests))
     try:
         return _run_lookup(conn, vendor, sql, params)
     except (InterfaceError, OperationalError):
@@ -102,10 +106,12 @@ def _run_lookup(conn, vendor: str, sql: str, params: list) -> list[tuple]:
         if vendor == "postgresql":
             # A server-bound, prepared statement: PostgreSQL plans the join once per
             # connection instead of on every call (needs OPTIONS["prepare_threshold"]).
+            # Binary results: psycopg's own C loaders, not Django's text loader for
+            # timestamps (Python, per value); scopes then arrive parsed.
             import psycopg
 
             with psycopg.Cursor(conn.connection) as cursor:
-                cursor.execute(sql, params, prepare=True)
+                cursor.execute(sql, params, prepare=True, binary=True)
                 return cursor.fetchall()
         cursor = conn.connection.cursor()
         try:
@@ -154,6 +160,10 @@ def verify_bearers(
     return answers
 
 
+_KINDS_BY_PREFIX = {f"{prefix}_": kind for kind, prefix in crypto.TOKEN_PREFIXES.items()}
+_scopes_parsed: dict[str, tuple[str, ...]] = {}  # SQLite's JSON text, parsed once per value
+
+
 def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
     """The VerifiedKey for a matching row, or None if its kind or times say it must not verify."""
     (
@@ -170,9 +180,12 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
         scopes,
         client_id,
     ) = row
-    if not any(crypto.digest_matches(stored_digest, digest) for digest in digests):
+    for digest in digests:
+        if crypto.digest_matches(stored_digest, digest):
+            break
+    else:
         return None
-    if kind != crypto.token_kind(presented):
+    if kind != _KINDS_BY_PREFIX.get(presented[:5]):
         return None
     expires_at, retire_at = _aware(expires_at), _aware(retire_at)
     if expires_at is not None and now >= expires_at:
@@ -186,7 +199,7 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
         state=state,
         credential_id=credential_id,
         kind=kind,
-        scopes=tuple(json.loads(scopes) if isinstance(scopes, str) else scopes),
+        scopes=_scopes(scopes),
         client_id=client_id,
         activated_at=_aware(activated_at),
         expires_at=expires_at,
@@ -194,14 +207,30 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
     )
 
 
+def _scopes(stored) -> tuple[str, ...]:
+    """The scopes column as a tuple: a list from psycopg, JSON text from SQLite.
+
+    The text is parsed once per distinct value (a credential's scopes, not anything about
+    its validity); the memo is bounded so that odd data cannot grow it without end.
+    """
+    if not isinstance(stored, str):
+        return tuple(stored)
+    parsed = _scopes_parsed.get(stored)
+    if parsed is None:
+        parsed = tuple(json.loads(stored))
+        if len(_scopes_parsed) >= 1024:
+            _scopes_parsed.clear()
+        _scopes_parsed[stored] = parsed
+    return parsed
+
+
 def _aware(value) -> datetime | None:
-    """Raw SQLite rows carry naive UTC datetimes (or text); PostgreSQL's are already aware."""
+    """Times from the row as aware datetimes: psycopg's already are; SQLite's come as text in
+    UTC (``_lookup_sql``), or as naive datetimes through Django's cursor."""
     if value is None:
         return None
-    if type(value) is datetime:  # the common case, checked first: it runs three times a call
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
+    if type(value) is str:
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
     return value

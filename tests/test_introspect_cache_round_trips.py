@@ -61,6 +61,23 @@ def test_introspections_on_places_reserved_earlier_make_no_round_trip(
     assert usage.pending_uses(caller.version.pk) == 6
 
 
+def test_a_reservation_carries_its_own_uses_and_leaves_the_queued_ones_to_the_sender(
+    redis_cache, client, monkeypatch, service
+):
+    """The script that reserves a block stays small: the uses of the requests served on
+    reserved places wait for the sender thread (held back here), not for the next block."""
+    caller, token = service
+    monkeypatch.setattr(batched, "send_now", lambda: None)  # the sender thread sends nothing
+    block = ratelimit.reservation_size(6000)
+    for _ in range(block + 1):  # the first and the last request reserve a block each
+        assert introspect(client, token.plaintext, caller.plaintext).json()["active"] is True
+    sent = redis_cache.get(cache.make_key(usage._count_key(token.version.pk)))
+    assert int(sent) == 2
+    monkeypatch.undo()
+    assert usage.pending_uses(token.version.pk) == block + 1
+    assert usage.pending_uses(caller.version.pk) == block + 1
+
+
 def test_a_small_limit_is_reserved_one_place_at_a_time(redis_cache, client, settings, service):
     settings.PORTAL_INTROSPECT_RATE = 3
     caller, token = service

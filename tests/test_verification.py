@@ -5,11 +5,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credentials import crypto, lifecycle
-from credentials.models import Kind, RevokeReason, State
+from credentials import crypto, lifecycle, verification
+from credentials.models import CredentialVersion, Kind, RevokeReason, State
 from credentials.verification import verify_bearer
 from tests.states import ACTOR
 
@@ -27,6 +28,35 @@ def test_a_valid_secret_resolves_to_its_version_with_one_query(issue, kind):
     assert (found.state, found.kind, found.scopes) == (State.ACTIVE, kind, ("introspect",))
     assert found.client_id == issued.version.credential.app.client_id
     assert found.expires_at == issued.version.expires_at
+
+
+@pytest.mark.parametrize("state", [State.ACTIVE, State.RETIRING])
+def test_the_drivers_own_cursor_answers_exactly_as_djangos_does(issue, state):
+    """Verification runs on the bare driver cursor unless queries are being logged (as by
+    CaptureQueriesContext); the two must agree on every field, times aware and exact."""
+    issued = issue(Kind.API_KEY, scopes=["introspect", "credentials:rotate"])
+    if state == State.RETIRING:  # a version in its overlap, with both ends in the row
+        CredentialVersion.objects.filter(pk=issued.version.pk).update(
+            state=State.RETIRING, retire_at=timezone.now() + timedelta(hours=1, microseconds=7)
+        )
+    version = CredentialVersion.objects.get(pk=issued.version.pk)
+    assert not connection.queries_logged
+    fast = verify_bearer(issued.plaintext)
+    with CaptureQueriesContext(connection) as queries:
+        logged = verify_bearer(issued.plaintext)
+    assert len(queries) == 1
+    assert fast == logged
+    assert (fast.state, fast.scopes) == (state, ("introspect", "credentials:rotate"))
+    times = (fast.activated_at, fast.expires_at, fast.retire_at)
+    assert times == (version.activated_at, version.expires_at, version.retire_at)
+    assert all(moment.tzinfo is not None for moment in times if moment is not None)
+
+
+def test_parsed_scopes_are_remembered_within_a_bound():
+    for n in range(3000):
+        assert verification._scopes(f'["introspect", "s{n}"]') == ("introspect", f"s{n}")
+    assert 0 < len(verification._scopes_parsed) <= 1024
+    assert verification._scopes(["introspect"]) == ("introspect",)
 
 
 @pytest.mark.parametrize(
