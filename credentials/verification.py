@@ -3,21 +3,27 @@
 Cost per call, in order: a length and format check with the checksum (garbage stops here,
 before any hashing or query); one HMAC-SHA256 per configured hash key; one indexed SELECT on
 the unique digest column, joined to its credential and app. The SELECT is written by hand
-and run on the driver's cursor because the ORM's query building, and even Django's cursor
-wrapper, cost more than the lookup itself on this path (see docs/benchmarks.md).
+and run on the driver's cursor (SQLite) or through libpq itself (PostgreSQL) because the ORM's
+query building, and even Django's cursor wrapper, cost more than the lookup itself on this path
+(see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils import timezone
+from psycopg import pq
+from psycopg.adapt import Transformer
 
 from . import crypto
 from .models import App, Credential, CredentialVersion, State
@@ -49,21 +55,26 @@ _SQL_CACHE: dict[tuple[str, str, int], str] = {}
 
 def _lookup_sql(vendor: str, mark: str, digest_count: int) -> str:
     """The lookup for ``vendor`` with ``mark`` placeholders ("?" for the bare SQLite driver,
-    "%s" for psycopg and Django's cursors): built once, no per-call rewriting."""
+    "%s" for Django's cursors, "$" for libpq's numbered ones): built once, never rewritten."""
     sql = _SQL_CACHE.get((vendor, mark, digest_count))
     if sql is None:
         times = "v.activated_at, v.expires_at, v.retire_at"
+        scopes = "c.scopes"
         if vendor == "sqlite":
             # As text: Django's converter for SQLite's "datetime" columns is a regular
             # expression per value; ``_aware`` reads the text with datetime.fromisoformat.
             times = ", ".join(f"CAST({column} AS TEXT)" for column in times.split(", "))
-        placeholders = ", ".join([mark] * digest_count)
+        else:
+            # As text, which psycopg loads in C, where its jsonb loader is Python; ``_scopes``
+            # parses each distinct value once.
+            scopes = "CAST(c.scopes AS TEXT)"
+        marks = [f"${n}" if mark == "$" else mark for n in range(1, digest_count + 3)]
         # Table names come from model metadata; every value is a bound parameter.
         sql = (
             f"SELECT v.id, v.public_id, v.number, v.state, v.digest, {times}, "  # noqa: S608
-            "c.id, c.kind, c.scopes, a.client_id "
+            f"c.id, c.kind, {scopes}, a.client_id "
             f"FROM {_V} v JOIN {_C} c ON c.id = v.credential_id JOIN {_A} a ON a.id = c.app_id "
-            f"WHERE v.digest IN ({placeholders}) AND v.state IN ({mark}, {mark})"
+            f"WHERE v.digest IN ({', '.join(marks[:-2])}) AND v.state IN ({', '.join(marks[-2:])})"
         )
         _SQL_CACHE[(vendor, mark, digest_count)] = sql
     return sql
@@ -82,7 +93,7 @@ def _fetch_rows(digests: list[str]) -> list[tuple]:
         with conn.cursor() as cursor:  # Django's cursors take "%s" on every backend
             cursor.execute(_lookup_sql(vendor, "%s", len(digests)), params)
             return cursor.fetchall()
-    sql = _lookup_sql(vendor, "?" if vendor == "sqlite" else "%s", len(digests))
+    sql = _lookup_sql(vendor, "?" if vendor == "sqlite" else "$", len(digests))
     try:
         return _run_lookup(conn, vendor, sql, params)
     except (InterfaceError, OperationalError):
@@ -104,21 +115,75 @@ def _run_lookup(conn, vendor: str, sql: str, params: list) -> list[tuple]:
     conn.ensure_connection()
     with conn.wrap_database_errors:
         if vendor == "postgresql":
-            # A server-bound, prepared statement: PostgreSQL plans the join once per
-            # connection instead of on every call (needs OPTIONS["prepare_threshold"]).
-            # Binary results: psycopg's own C loaders, not Django's text loader for
-            # timestamps (Python, per value); scopes then arrive parsed.
-            import psycopg
-
-            with psycopg.Cursor(conn.connection) as cursor:
-                cursor.execute(sql, params, prepare=True, binary=True)
-                return cursor.fetchall()
+            prepare = settings.PORTAL_DB_PREPARED_STATEMENTS
+            return _postgresql_rows(conn.connection, sql, params, prepare=prepare)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)
             return cursor.fetchall()
         finally:
             cursor.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+# The psycopg connections the lookup is prepared on, with the names prepared on each, and the
+# row loader kept for each.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_loaders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _postgresql_rows(pg, sql: str, params: list[str], *, prepare: bool) -> list[tuple]:
+    """The lookup's rows, run through libpq itself (``psycopg.pq``): one blocking call that
+    sends, waits and reads in C, where psycopg's cursor spends about 50 µs of Python per call
+    on this path. ``sql`` has libpq's ``$n`` placeholders. Results come in binary, loaded by
+    psycopg's own C loaders with the connection's adapters.
+
+    A named prepared statement, so that PostgreSQL plans the join once per connection; with
+    ``PORTAL_DB_PREPARED_STATEMENTS`` off (PgBouncer older than 1.21), an unnamed one each
+    time. A statement the server has forgotten (``DISCARD ALL``, a pooler) is prepared again.
+    Errors are psycopg's own exceptions, for Django's ``wrap_database_errors`` to translate.
+    """
+    if not pg.autocommit and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        # Django opened a transaction that psycopg has yet to BEGIN: let psycopg's cursor do
+        # it, so that the read belongs to that transaction like any other query in it.
+        with psycopg.Cursor(pg) as cursor:
+            cursor.execute(_NUMBERED.sub("%s", sql), params, binary=True)
+            return cursor.fetchall()
+    values = [param.encode() for param in params]
+    with pg.lock:
+        if not prepare:
+            result = pg.pgconn.exec_params(sql.encode(), values, result_format=pq.Format.BINARY)
+        else:
+            name = b"keyturn_verify_%d" % len(params)  # one statement per digest count
+            names = _prepared.setdefault(pg, set())
+            if name not in names:
+                _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                names.add(name)
+            result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
+            if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
+                _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
+    _check(pg, result, pq.ExecStatus.TUPLES_OK)
+    loader = _loaders.get(pg)
+    if loader is None:  # one per connection, as a psycopg cursor keeps one: it caches loaders
+        loader = _loaders[pg] = Transformer(pg)
+    loader.set_pgresult(result)
+    return loader.load_rows(0, result.ntuples, tuple)
+
+
+_NUMBERED = re.compile(r"\$\d+")
+
+
+def _check(pg, result, expected) -> None:
+    """Raise what psycopg's cursor would have raised for a result that is not ``expected``."""
+    if result.status == expected:
+        return
+    if pg.pgconn.status == pq.ConnStatus.BAD:  # the connection is gone (Django retries once)
+        raise psycopg.OperationalError(
+            f"the connection to the server was lost: {pg.pgconn.get_error_message()}"
+        )
+    raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
 
 
 def verify_bearer(presented: object, *, now: datetime | None = None) -> VerifiedKey | None:
@@ -208,7 +273,8 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
 
 
 def _scopes(stored) -> tuple[str, ...]:
-    """The scopes column as a tuple: a list from psycopg, JSON text from SQLite.
+    """The scopes column as a tuple. The lookup reads it as JSON text on every database (a
+    list is taken as it is, should a driver hand one over parsed).
 
     The text is parsed once per distinct value (a credential's scopes, not anything about
     its validity); the memo is bounded so that odd data cannot grow it without end.

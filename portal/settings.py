@@ -124,11 +124,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # (SQLite re-reads its schema and re-runs the PRAGMAs above; PostgreSQL authenticates).
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-if not _SQLITE and env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True):
-    # Lets the key-verification lookup run as a prepared statement (Django's own queries
-    # are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+# PostgreSQL: run the key-verification lookup as a named prepared statement (Django's own
+# queries are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
+PORTAL_DB_PREPARED_STATEMENTS = env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
