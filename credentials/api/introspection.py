@@ -2,9 +2,10 @@
 
 A plain function view, kept free of any framework because it is the hot path: one query
 that looks up both the caller's key and the presented token (``verify_bearers``, which reads
-the database on every call so that a revoke counts at once), then one round trip to the cache
-that counts the request against the caller's rate limit and the uses of both keys
-(``ratelimit.seconds_to_wait`` with ``uses``: one Lua script on Redis).
+the database on every call so that a revoke counts at once), then the caller's rate limit and
+the uses of both keys (``ratelimit.seconds_to_wait`` with ``uses``): on Redis most requests
+spend a place in the window that this process reserved earlier and queue their uses, with no
+round trip; one request per block reserves the next block (one Lua script).
 No session or cookie is ever consulted: the caller authenticates with
 ``Authorization: Bearer <key>`` alone, so the view is exempt from CSRF.
 
