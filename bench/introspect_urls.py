@@ -38,7 +38,10 @@ def count_last_use_writes(get_response):
 
         def watch(execute, sql, params, many, context):
             if sql.startswith(_UPDATE):
-                written.append(f"{params[-1]}@{time.time():.3f}")
+                # One UPDATE writes a batch of versions (usage._update_rows): their ids are
+                # the parameters of its closing "id IN (...)".
+                ids = params[-sql.rsplit(" IN (", 1)[1].count("%s") :]
+                written.extend(f"{version_id}@{time.time():.3f}" for version_id in ids)
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(watch):

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -201,25 +201,21 @@ def flush_versions(version_ids: list[int]) -> set[int]:
     return set(won)
 
 
+_WRITE_CHUNK = 100  # versions per UPDATE: one statement each, CASE expressions of this size
+
+
 def _write(taken: dict[int, tuple[int, int | None]]) -> None:
-    """Add each version's taken uses to its row, all in one transaction (one commit)."""
+    """Add each version's taken uses to its row, all in one transaction (one commit), one
+    UPDATE per hundred versions rather than one per version: a flush of a few hundred
+    versions is then a few round trips to the database, not a few hundred."""
     taken = {pk: (count, at_ms) for pk, (count, at_ms) in taken.items() if count > 0}
     if not taken:
         return
     try:
         with transaction.atomic():
-            for version_id, (count, at_ms) in taken.items():
-                last_used = (
-                    datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else timezone.now()
-                )
-                # One conditional expression, not read-modify-write: a slower flush of older
-                # uses never moves last_used_at backwards.
-                CredentialVersion.objects.filter(pk=version_id).update(
-                    use_count=F("use_count") + count,
-                    last_used_at=Greatest(
-                        Coalesce(F("last_used_at"), Value(last_used)), Value(last_used)
-                    ),
-                )
+            items = sorted(taken.items())  # the same row order in every process: no deadlock
+            for start in range(0, len(items), _WRITE_CHUNK):
+                _update_rows(items[start : start + _WRITE_CHUNK])
     except Exception:
         for version_id, (count, _) in taken.items():  # give the uses back for the next flush
             counters.add(_count_key(version_id), count)
@@ -229,6 +225,24 @@ def _write(taken: dict[int, tuple[int, int | None]]) -> None:
                     version_id, time.monotonic() + settings.PORTAL_LAST_USE_FLUSH_SECONDS
                 )
         raise
+
+
+def _update_rows(items: list[tuple[int, tuple[int, int | None]]]) -> None:
+    """One UPDATE for these versions: each row's count goes up by its own number and its
+    last use moves to its own time, never backwards (a conditional expression, not a
+    read-modify-write, so a slower flush of older uses cannot undo a newer one)."""
+    now = timezone.now()
+    counts, times = [], []
+    for version_id, (count, at_ms) in items:
+        last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else now
+        counts.append(When(pk=version_id, then=Value(count)))
+        times.append(When(pk=version_id, then=Value(last_used)))
+    count = Case(*counts, output_field=IntegerField())
+    last_used = Case(*times, output_field=DateTimeField())
+    CredentialVersion.objects.filter(pk__in=[version_id for version_id, _ in items]).update(
+        use_count=F("use_count") + count,
+        last_used_at=Greatest(Coalesce(F("last_used_at"), last_used), last_used),
+    )
 
 
 def _take(version_id: int) -> int:

@@ -1,11 +1,13 @@
 """Uses are counted in the cache and written in batches: one write per version per interval."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from credentials import crypto, usage
 from credentials.models import CredentialVersion, Kind
@@ -14,11 +16,14 @@ from tests.introspection import introspect
 pytestmark = pytest.mark.django_db
 
 
-def version_writes(queries) -> int:
+def version_updates(queries) -> list[str]:
     table = CredentialVersion._meta.db_table
-    return sum(
-        1 for query in queries if query["sql"].startswith("UPDATE") and table in query["sql"]
-    )
+    return [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and table in q["sql"]]
+
+
+def version_writes(queries) -> int:
+    """Version rows written: one UPDATE writes a batch, named in its closing ``id IN (...)``."""
+    return sum(sql.rsplit(" IN (", 1)[1].count(",") + 1 for sql in version_updates(queries))
 
 
 def stored(version) -> tuple[int, object]:
@@ -146,3 +151,28 @@ def test_a_failing_cache_does_not_fail_the_introspection(client, settings, servi
     response = introspect(client, token.plaintext, caller.plaintext)
     assert response.status_code == 200
     assert response.json()["active"] is True
+
+
+def test_a_flush_gives_each_version_its_own_count_and_time_in_few_statements(issue, monkeypatch):
+    monkeypatch.setattr(usage, "_WRITE_CHUNK", 2)
+    versions = [issue(Kind.API_KEY, name=f"Key {n}").version for n in range(5)]
+    base = timezone.now().replace(microsecond=0)
+    taken = {
+        version.pk: (n + 1, int((base + timedelta(seconds=n)).timestamp() * 1000))
+        for n, version in enumerate(versions)
+    }
+    with CaptureQueriesContext(connection) as queries:
+        usage._write(taken)
+    assert len(version_updates(queries)) == 3  # 2 + 2 + 1 versions, in one transaction
+    assert version_writes(queries) == 5
+    for n, version in enumerate(versions):
+        assert stored(version) == (n + 1, base + timedelta(seconds=n))
+
+
+def test_a_flush_of_older_uses_adds_their_count_but_never_moves_the_last_use_back(issue):
+    version = issue(Kind.API_KEY).version
+    newer = timezone.now().replace(microsecond=0)
+    usage._write({version.pk: (3, int(newer.timestamp() * 1000))})
+    older = newer - timedelta(hours=1)
+    usage._write({version.pk: (2, int(older.timestamp() * 1000))})
+    assert stored(version) == (5, newer)
