@@ -161,7 +161,9 @@ def _postgresql_rows(pg, sql: str, params: list[str], *, prepare: bool) -> list[
                 _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
                 names.add(name)
             result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
-            if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
+            forgotten = result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"
+            if forgotten and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+                # Outside a transaction nothing was aborted: prepare it again and retry once.
                 _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
                 result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
     _check(pg, result, pq.ExecStatus.TUPLES_OK)
