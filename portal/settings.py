@@ -106,8 +106,37 @@ TEMPLATES = [
 # --------------------------------------------------------------------------- data stores
 
 (BASE_DIR / "var").mkdir(exist_ok=True)
+_EMBEDDED_DATABASE = f"sqlite:///{BASE_DIR / 'var' / 'keyturn.sqlite3'}"
+_EMBEDDED_CACHE = "locmemcache://keyturn"
+
+
+def _store_url(name: str, default: str, parse, schemes, example: str) -> dict:
+    """The parsed URL in ``name``, or the embedded default when it is unset. A URL that is set
+    but empty or of an unknown scheme is a start-up problem (never a silent fall back to the
+    default, which would put a deployment's data somewhere else). The URL itself is never
+    repeated: it may hold a password."""
+    url = env.str(name, default=default)
+    scheme = url.partition("://")[0]
+    if url.strip() and scheme in schemes:
+        try:
+            return parse(url)
+        except (ImproperlyConfigured, KeyError, ValueError):
+            pass
+    problem = "is set but empty" if not url.strip() else "is not a URL Keyturn can use"
+    _PROBLEMS.append(
+        f"{name} {problem}: unset it for the embedded default, or give one such as {example}."
+    )
+    return parse(default)
+
+
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'keyturn.sqlite3'}")
+    "default": _store_url(
+        "DATABASE_URL",
+        _EMBEDDED_DATABASE,
+        environ.Env.db_url_config,
+        environ.Env.DB_SCHEMES,
+        "postgres://keyturn@127.0.0.1:5432/keyturn",
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take the write lock when a transaction starts, so two writers queue up instead of one
@@ -129,7 +158,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 PORTAL_DB_PREPARED_STATEMENTS = env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://keyturn")}
+CACHES = {
+    "default": _store_url(
+        "CACHE_URL",
+        _EMBEDDED_CACHE,
+        environ.Env.cache_url_config,
+        environ.Env.CACHE_SCHEMES,
+        "redis://127.0.0.1:6379/0",
+    )
+}
 # django-environ hands Django's own Redis backend `?key_prefix=`, `?timeout=` and `?version=` in
 # lower case, which Django never reads: lift them to the names it does (docs/deploy.md).
 for _option in ("key_prefix", "timeout", "version"):

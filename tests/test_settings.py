@@ -59,6 +59,10 @@ def test_a_missing_key_stops_start_up_naming_it(fresh_keys, name):
         ("PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS", "0", "from 1 to 120"),
         ("PORTAL_WEBHOOK_LEASE_SECONDS", "10", "longer than the connect and read timeouts"),
         ("PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES", "many", "whole number"),
+        ("DATABASE_URL", "", "is set but empty"),
+        ("DATABASE_URL", "posgres://keyturn:hunter2secret@db/keyturn", "not a URL Keyturn can use"),
+        ("CACHE_URL", "", "is set but empty"),
+        ("CACHE_URL", "rediss-typo://:hunter2secret@cache:6379/0", "not a URL Keyturn can use"),
     ],
 )
 def test_a_malformed_setting_stops_start_up_naming_it(fresh_keys, name, value, message):
