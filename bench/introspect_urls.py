@@ -39,8 +39,9 @@ def count_last_use_writes(get_response):
         def watch(execute, sql, params, many, context):
             if sql.startswith(_UPDATE):
                 # One UPDATE writes a batch of versions (usage._update_rows): their ids are
-                # the parameters of its closing "id IN (...)".
-                ids = params[-sql.rsplit(" IN (", 1)[1].count("%s") :]
+                # the parameters of its closing "id IN (...)"; a one-row UPDATE ends in its id.
+                batch = sql.rsplit(" IN (", 1)[1].count("%s") if " IN (" in sql else 1
+                ids = params[-batch:]
                 written.extend(f"{version_id}@{time.time():.3f}" for version_id in ids)
             return execute(sql, params, many, context)
 

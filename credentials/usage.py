@@ -213,7 +213,10 @@ def _write(taken: dict[int, tuple[int, int | None]]) -> None:
         return
     try:
         with transaction.atomic():
-            items = sorted(taken.items())  # the same row order in every process: no deadlock
+            # Two flushes never write one version at once with Redis (its lease); with the
+            # in-process cache, two workers can, and should their row locks cross, the
+            # database aborts one, whose uses are given back below for the next flush.
+            items = sorted(taken.items())
             for start in range(0, len(items), _WRITE_CHUNK):
                 _update_rows(items[start : start + _WRITE_CHUNK])
     except Exception:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -116,7 +115,7 @@ def _run_lookup(conn, vendor: str, sql: str, params: list) -> list[tuple]:
     with conn.wrap_database_errors:
         if vendor == "postgresql":
             prepare = settings.PORTAL_DB_PREPARED_STATEMENTS
-            return _postgresql_rows(conn.connection, sql, params, prepare=prepare)
+            return _postgresql_rows(conn, sql, params, prepare=prepare)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)
@@ -127,13 +126,17 @@ def _run_lookup(conn, vendor: str, sql: str, params: list) -> list[tuple]:
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-# The psycopg connections the lookup is prepared on, with the names prepared on each, and the
-# row loader kept for each.
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_loaders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+class _OnConnection(NamedTuple):
+    """What the lookup keeps for one psycopg connection, on Django's connection wrapper (so it
+    goes with the wrapper's next connection, and the old one can be freed)."""
+
+    pg: object  # the psycopg connection it belongs to
+    prepared: set[bytes]  # statement names prepared on it
+    loader: Transformer  # one per connection, as a psycopg cursor keeps one: it caches loaders
 
 
-def _postgresql_rows(pg, sql: str, params: list[str], *, prepare: bool) -> list[tuple]:
+def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> list[tuple]:
     """The lookup's rows, run through libpq itself (``psycopg.pq``): one blocking call that
     sends, waits and reads in C, where psycopg's cursor spends about 50 µs of Python per call
     on this path. ``sql`` has libpq's ``$n`` placeholders. Results come in binary, loaded by
@@ -141,37 +144,43 @@ def _postgresql_rows(pg, sql: str, params: list[str], *, prepare: bool) -> list[
 
     A named prepared statement, so that PostgreSQL plans the join once per connection; with
     ``PORTAL_DB_PREPARED_STATEMENTS`` off (PgBouncer older than 1.21), an unnamed one each
-    time. A statement the server has forgotten (``DISCARD ALL``, a pooler) is prepared again.
-    Errors are psycopg's own exceptions, for Django's ``wrap_database_errors`` to translate.
+    time. A statement the server has forgotten (``DISCARD ALL``, a pooler) is prepared again:
+    at once outside a transaction; inside one the read has failed and aborted it, and the
+    next lookup prepares it. Errors are psycopg's own exceptions, for Django's
+    ``wrap_database_errors`` to translate.
     """
+    pg = conn.connection
     if not pg.autocommit and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
         # Django opened a transaction that psycopg has yet to BEGIN: let psycopg's cursor do
         # it, so that the read belongs to that transaction like any other query in it.
         with psycopg.Cursor(pg) as cursor:
             cursor.execute(_NUMBERED.sub("%s", sql), params, binary=True)
             return cursor.fetchall()
+    kept = getattr(conn, "_keyturn_lookup", None)
+    if kept is None or kept.pg is not pg:
+        kept = conn._keyturn_lookup = _OnConnection(pg, set(), Transformer(pg))
     values = [param.encode() for param in params]
     with pg.lock:
         if not prepare:
             result = pg.pgconn.exec_params(sql.encode(), values, result_format=pq.Format.BINARY)
         else:
             name = b"keyturn_verify_%d" % len(params)  # one statement per digest count
-            names = _prepared.setdefault(pg, set())
-            if name not in names:
+            if name not in kept.prepared:
                 _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
-                names.add(name)
+                kept.prepared.add(name)
             result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
-            forgotten = result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"
-            if forgotten and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-                # Outside a transaction nothing was aborted: prepare it again and retry once.
-                _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
-                result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
+            if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
+                kept.prepared.discard(name)
+                if pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+                    # Outside a transaction nothing was aborted: prepare it again, retry once.
+                    _check(
+                        pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK
+                    )
+                    kept.prepared.add(name)
+                    result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
     _check(pg, result, pq.ExecStatus.TUPLES_OK)
-    loader = _loaders.get(pg)
-    if loader is None:  # one per connection, as a psycopg cursor keeps one: it caches loaders
-        loader = _loaders[pg] = Transformer(pg)
-    loader.set_pgresult(result)
-    return loader.load_rows(0, result.ntuples, tuple)
+    kept.loader.set_pgresult(result)
+    return kept.loader.load_rows(0, result.ntuples, tuple)
 
 
 _NUMBERED = re.compile(r"\$\d+")

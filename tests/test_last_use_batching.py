@@ -22,8 +22,12 @@ def version_updates(queries) -> list[str]:
 
 
 def version_writes(queries) -> int:
-    """Version rows written: one UPDATE writes a batch, named in its closing ``id IN (...)``."""
-    return sum(sql.rsplit(" IN (", 1)[1].count(",") + 1 for sql in version_updates(queries))
+    """Version rows written: one UPDATE writes a batch, named in its closing ``id IN (...)``
+    (an UPDATE of one row by ``id = ...`` counts one)."""
+    return sum(
+        sql.rsplit(" IN (", 1)[1].count(",") + 1 if " IN (" in sql else 1
+        for sql in version_updates(queries)
+    )
 
 
 def stored(version) -> tuple[int, object]:

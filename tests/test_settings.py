@@ -71,6 +71,7 @@ def test_a_malformed_setting_stops_start_up_naming_it(fresh_keys, name, value, m
     assert name in done.stderr and message in done.stderr
     key_material = value.partition(":")[2]
     assert len(key_material) < 5 or key_material not in done.stderr
+    assert "hunter2secret" not in done.stderr  # a URL's password, whatever else is said
 
 
 def test_two_audit_keys_are_refused(fresh_keys):

@@ -2,9 +2,12 @@
 again when the server forgets it, optionally unprepared, inside Django's transactions when it
 runs in one, and with the server's errors reaching the caller as Django's."""
 
+import gc
+import weakref
+
 import psycopg
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, ProgrammingError, connection, transaction
 from psycopg import pq
 
 from credentials.models import Kind
@@ -20,11 +23,31 @@ def prepared_names():
         return [name for (name,) in cursor.fetchall()]
 
 
+def prepared_at(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prepare_time FROM pg_prepared_statements WHERE name = %s", [name])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def test_the_lookup_is_prepared_once_per_connection(issue):
     issued = issue(Kind.API_KEY)
+    assert verify_bearer(issued.plaintext).version_id == issued.version.pk
+    first = prepared_at("keyturn_verify_3")  # one digest, two states
+    assert first is not None
     for _ in range(3):
         assert verify_bearer(issued.plaintext).version_id == issued.version.pk
-    assert prepared_names().count("keyturn_verify_3") == 1  # one digest, two states
+    assert prepared_at("keyturn_verify_3") == first  # not prepared again
+
+
+def test_a_closed_connection_is_not_kept_alive_by_the_lookup(issue):
+    issued = issue(Kind.API_KEY)
+    assert verify_bearer(issued.plaintext) is not None
+    old = weakref.ref(connection.connection)
+    connection.close()
+    assert verify_bearer(issued.plaintext) is not None  # on a new connection
+    gc.collect()
+    assert old() is None
 
 
 def test_a_statement_the_server_forgot_is_prepared_again(issue):
@@ -34,6 +57,24 @@ def test_a_statement_the_server_forgot_is_prepared_again(issue):
         cursor.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
     assert verify_bearer(issued.plaintext).version_id == issued.version.pk
     assert "keyturn_verify_3" in prepared_names()
+
+
+def test_a_statement_forgotten_inside_a_transaction_fails_that_read_only(issue):
+    issued = issue(Kind.API_KEY)
+    assert verify_bearer(issued.plaintext) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+
+    def read_in_a_transaction():
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")  # psycopg has begun the transaction
+            return verify_bearer(issued.plaintext)
+
+    with pytest.raises(ProgrammingError, match="does not exist"):
+        read_in_a_transaction()  # the server's error aborted the transaction: nothing to retry
+    assert read_in_a_transaction().version_id == issued.version.pk  # prepared again
+    assert read_in_a_transaction() is not None
 
 
 def test_with_prepared_statements_off_nothing_is_prepared(issue, settings):
