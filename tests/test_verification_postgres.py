@@ -5,14 +5,13 @@ runs in one, and with the server's errors reaching the caller as Django's."""
 import gc
 import weakref
 
-import psycopg
 import pytest
 from django.db import OperationalError, ProgrammingError, connection, transaction
 from psycopg import pq
 
 from credentials.models import Kind
 from credentials.verification import verify_bearer
-from tests.test_verification_reconnect import kill_this_connection
+from tests.postgres import another_connection, kill_this_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -95,14 +94,7 @@ def test_as_the_first_query_of_a_transaction_it_reads_inside_that_transaction(is
 
 def test_a_server_error_reaches_the_caller_as_djangos_own(issue):
     issued = issue(Kind.API_KEY)
-    db = connection.settings_dict
-    params = {
-        "dbname": db["NAME"],
-        "user": db.get("USER"),
-        "host": db.get("HOST"),
-        "port": db.get("PORT"),
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}) as other:
+    with another_connection() as other:
         other.execute('LOCK TABLE "credentials_credentialversion" IN ACCESS EXCLUSIVE MODE')
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
             with connection.cursor() as cursor:
