@@ -33,13 +33,6 @@ class Changes(NamedTuple):
     deltas: dict[str, int]
     values: dict[str, int]
 
-    def plus(self, other: Changes) -> Changes:
-        """Both sets of changes as one: deltas summed, ``other``'s values winning."""
-        deltas = dict(self.deltas)
-        for key, delta in other.deltas.items():
-            deltas[key] = deltas.get(key, 0) + delta
-        return Changes(deltas, {**self.values, **other.values})
-
 
 NO_CHANGES = Changes({}, {})
 
