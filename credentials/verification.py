@@ -11,7 +11,6 @@ query building, and even Django's cursor wrapper, cost more than the lookup itse
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -154,7 +153,8 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
         # Django opened a transaction that psycopg has yet to BEGIN: let psycopg's cursor do
         # it, so that the read belongs to that transaction like any other query in it.
         with psycopg.Cursor(pg) as cursor:
-            cursor.execute(_NUMBERED.sub("%s", sql), params, binary=True)
+            percent = _lookup_sql(conn.vendor, "%s", len(params) - 2)  # psycopg's placeholders
+            cursor.execute(percent, params, binary=True)
             return cursor.fetchall()
     kept = getattr(conn, "_keyturn_lookup", None)
     if kept is None or kept.pg is not pg:
@@ -181,9 +181,6 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
     _check(pg, result, pq.ExecStatus.TUPLES_OK)
     kept.loader.set_pgresult(result)
     return kept.loader.load_rows(0, result.ntuples, tuple)
-
-
-_NUMBERED = re.compile(r"\$\d+")
 
 
 def _check(pg, result, expected) -> None:
@@ -236,7 +233,6 @@ def verify_bearers(
     return answers
 
 
-_KINDS_BY_PREFIX = {f"{prefix}_": kind for kind, prefix in crypto.TOKEN_PREFIXES.items()}
 _scopes_parsed: dict[str, tuple[str, ...]] = {}  # SQLite's JSON text, parsed once per value
 
 
@@ -261,7 +257,7 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
             break
     else:
         return None
-    if kind != _KINDS_BY_PREFIX.get(presented[:5]):
+    if kind != crypto.token_kind(presented):
         return None
     expires_at, retire_at = _aware(expires_at), _aware(retire_at)
     if expires_at is not None and now >= expires_at:
