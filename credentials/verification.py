@@ -6,11 +6,16 @@ the unique digest column, joined to its credential and app. The SELECT is writte
 and run on the driver's cursor (SQLite) or through libpq itself (PostgreSQL) because the ORM's
 query building, and even Django's cursor wrapper, cost more than the lookup itself on this path
 (see docs/benchmarks.md).
+
+On PostgreSQL the lookup can also be sent ahead (``prefetch_bearers``): introspection sends it
+as soon as the request's form is read, and the rest of the middleware runs while the server
+answers; ``verify_bearers`` then reads that answer instead of asking again.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -149,6 +154,11 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
     ``wrap_database_errors`` to translate.
     """
     pg = conn.connection
+    values = [param.encode() for param in params]
+    sent = _take_sent(conn)
+    if sent is not None and (sent.pg is not pg or sent.values != values or not pg.autocommit):
+        _drain(sent.pg)  # sent for other secrets, or on a connection since replaced
+        sent = None
     if not pg.autocommit and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
         # Django opened a transaction that psycopg has yet to BEGIN: let psycopg's cursor do
         # it, so that the read belongs to that transaction like any other query in it.
@@ -156,28 +166,24 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
             percent = _lookup_sql(conn.vendor, "%s", len(params) - 2)  # psycopg's placeholders
             cursor.execute(percent, params, binary=True)
             return cursor.fetchall()
-    kept = getattr(conn, "_keyturn_lookup", None)
-    if kept is None or kept.pg is not pg:
-        kept = conn._keyturn_lookup = _OnConnection(pg, set(), Transformer(pg))
-    values = [param.encode() for param in params]
+    kept = _kept(conn, pg)
+    name = b"keyturn_verify_%d" % len(params)  # one statement per digest count
+    binary = pq.Format.BINARY
     with pg.lock:
-        if not prepare:
-            result = pg.pgconn.exec_params(sql.encode(), values, result_format=pq.Format.BINARY)
+        if sent is not None:  # sent ahead by prefetch_bearers: only its answer is left to read
+            result = _answer_to_sent(pg)
+        elif not prepare:
+            result = pg.pgconn.exec_params(sql.encode(), values, result_format=binary)
         else:
-            name = b"keyturn_verify_%d" % len(params)  # one statement per digest count
             if name not in kept.prepared:
-                _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
-                kept.prepared.add(name)
-            result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
-            if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
-                kept.prepared.discard(name)
-                if pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-                    # Outside a transaction nothing was aborted: prepare it again, retry once.
-                    _check(
-                        pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK
-                    )
-                    kept.prepared.add(name)
-                    result = pg.pgconn.exec_prepared(name, values, result_format=pq.Format.BINARY)
+                _prepare(pg, kept, name, sql)
+            result = pg.pgconn.exec_prepared(name, values, result_format=binary)
+        if prepare and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
+            kept.prepared.discard(name)
+            if pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+                # Outside a transaction nothing was aborted: prepare it again, retry once.
+                _prepare(pg, kept, name, sql)
+                result = pg.pgconn.exec_prepared(name, values, result_format=binary)
     _check(pg, result, pq.ExecStatus.TUPLES_OK)
     kept.loader.set_pgresult(result)
     return kept.loader.load_rows(0, result.ntuples, tuple)
@@ -192,6 +198,118 @@ def _check(pg, result, expected) -> None:
             f"the connection to the server was lost: {pg.pgconn.get_error_message()}"
         )
     raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
+
+
+def _kept(conn, pg) -> _OnConnection:
+    kept = getattr(conn, "_keyturn_lookup", None)
+    if kept is None or kept.pg is not pg:
+        kept = conn._keyturn_lookup = _OnConnection(pg, set(), Transformer(pg))
+    return kept
+
+
+def _prepare(pg, kept: _OnConnection, name: bytes, sql: str) -> None:
+    _check(pg, pg.pgconn.prepare(name, sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+    kept.prepared.add(name)
+
+
+# --------------------------------------------------------------------------- sent ahead
+
+
+class _Sent(NamedTuple):
+    """A lookup ``prefetch_bearers`` sent whose answer nobody has read yet."""
+
+    pg: object  # the psycopg connection it was sent on
+    values: list[bytes]  # its parameters: digests (never a secret) and the two states
+
+
+def prefetch_bearers(presented: Sequence[object]) -> None:
+    """Send the lookup that ``verify_bearers(presented)`` is about to make, without waiting.
+
+    For introspection (``introspection.start_lookup_early``): the query is on its way while
+    the rest of the request's middleware runs, and ``verify_bearers`` then only reads the
+    answer, so the round trip to the server no longer adds to the request's time. The read
+    happens when the request arrives, not later: a revoke committed before that is seen.
+
+    Only on PostgreSQL, outside any transaction and while nobody counts queries; anything
+    else, or anything going wrong here, leaves the lookup to ``verify_bearers`` as usual
+    (which reports errors properly). Until the answer is read, any other query on the
+    connection through Django's cursors reads and drops it first; ``discard_prefetch``
+    drops it at the end of the request if nobody read it.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql" or conn.queries_logged or conn.in_atomic_block:
+        return
+    digests = _all_digests(_wanted(presented))
+    if not digests:
+        return
+    discard_prefetch()
+    try:
+        conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
+        conn.validate_thread_sharing()
+        conn.ensure_connection()
+        pg = conn.connection
+        if not pg.autocommit or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return
+        params = [*digests, State.ACTIVE, State.RETIRING]
+        sql = _lookup_sql(conn.vendor, "$", len(digests))
+        values = [param.encode() for param in params]
+        with pg.lock:
+            if settings.PORTAL_DB_PREPARED_STATEMENTS:
+                name = b"keyturn_verify_%d" % len(params)
+                kept = _kept(conn, pg)
+                if name not in kept.prepared:
+                    _prepare(pg, kept, name, sql)
+                pg.pgconn.send_query_prepared(name, values, result_format=pq.Format.BINARY)
+            else:
+                pg.pgconn.send_query_params(sql.encode(), values, result_format=pq.Format.BINARY)
+            while pg.pgconn.flush():  # psycopg's connections are non-blocking: 1 is "not all"
+                select.select([], [pg.pgconn.socket], [], 1.0)
+        conn._keyturn_sent = _Sent(pg, values)
+        conn.execute_wrappers.append(_read_sent_first)
+    except Exception:  # only the head start is lost: verify_bearers asks, and reports errors
+        discard_prefetch()
+
+
+def discard_prefetch() -> None:
+    """Read and drop the answer to a lookup sent ahead that nobody read (end of request)."""
+    sent = _take_sent(connections[DEFAULT_DB_ALIAS])
+    if sent is not None:
+        _drain(sent.pg)
+
+
+def _take_sent(conn) -> _Sent | None:
+    sent = conn.__dict__.pop("_keyturn_sent", None)
+    if sent is not None and _read_sent_first in conn.execute_wrappers:
+        conn.execute_wrappers.remove(_read_sent_first)
+    return sent
+
+
+def _read_sent_first(execute, sql, params, many, context):
+    """Django's cursor on a connection with an unread answer: drop the answer first, or
+    libpq would refuse the new query (one command at a time)."""
+    sent = _take_sent(context["connection"])
+    if sent is not None:
+        _drain(sent.pg)
+    return execute(sql, params, many, context)
+
+
+def _answer_to_sent(pg):
+    """The answer to the query in flight on ``pg`` (blocking until it comes); the connection
+    is then free for the next command."""
+    result = pg.pgconn.get_result()
+    while pg.pgconn.get_result() is not None:  # the end-of-command marker
+        pass
+    if result is None:
+        raise psycopg.OperationalError("the lookup sent ahead got no answer")
+    return result
+
+
+def _drain(pg) -> None:
+    if pg.closed:
+        return
+    with pg.lock:
+        while pg.pgconn.get_result() is not None:
+            pass
 
 
 def verify_bearer(presented: object, *, now: datetime | None = None) -> VerifiedKey | None:
@@ -215,13 +333,8 @@ def verify_bearers(
     asks about), this saves a round trip to the database; each answer is exactly what
     ``verify_bearer`` would have given for that secret alone.
     """
-    wanted = [
-        [digest for _, digest in crypto.token_digests(secret, settings.PORTAL_TOKEN_HASH_KEYS)]
-        if crypto.token_is_well_formed(secret)
-        else []
-        for secret in presented
-    ]
-    every = list(dict.fromkeys(digest for digests in wanted for digest in digests))
+    wanted = _wanted(presented)
+    every = _all_digests(wanted)
     if not every:
         return [None] * len(presented)
     rows = {row[4]: row for row in _fetch_rows(every)}  # keyed by the stored digest
@@ -231,6 +344,20 @@ def verify_bearers(
         row = next((rows[digest] for digest in digests if digest in rows), None)
         answers.append(None if row is None else _verified(row, secret, digests, now))
     return answers
+
+
+def _wanted(presented: Sequence[object]) -> list[list[str]]:
+    """Per secret, the digests it would be stored under (none if it is not well formed)."""
+    return [
+        [digest for _, digest in crypto.token_digests(secret, settings.PORTAL_TOKEN_HASH_KEYS)]
+        if crypto.token_is_well_formed(secret)
+        else []
+        for secret in presented
+    ]
+
+
+def _all_digests(wanted: list[list[str]]) -> list[str]:
+    return list(dict.fromkeys(digest for digests in wanted for digest in digests))
 
 
 _scopes_parsed: dict[str, tuple[str, ...]] = {}  # SQLite's JSON text, parsed once per value

@@ -61,6 +61,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Introspection's database lookup is sent here, so that the server answers it while the
+    # middleware below runs (credentials/api/introspection.py). Below the HTTPS redirect and
+    # static files, which answer without it.
+    "credentials.api.introspection.start_lookup_early",
     # --- Security headers (issue 7). Below WhiteNoise, so static files are left cacheable;
     # above everything else, so every page, API answer, redirect and error Django makes
     # (including a CSRF failure or a lockout answered by a middleware further down) gets the

@@ -32,10 +32,11 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import ratelimit, usage
+from .. import ratelimit, usage, verification
 from ..verification import VerifiedKey, verify_bearers
 
 logger = logging.getLogger(__name__)
@@ -146,9 +147,66 @@ def _bearer_key(authorization: str | None) -> str | None:
     return key.strip()
 
 
-@sensitive_variables("body", "fields")
+def start_lookup_early(get_response):
+    """Middleware: for an introspection request, send its database lookup before the rest of
+    the middleware runs (``verification.prefetch_bearers``), so that the server works on it
+    meanwhile; the view then only reads the answer.
+
+    Only for requests that carry no cookie: a machine's, which no session or sign-in
+    middleware below reads anything for, so nothing else asks the database while the answer
+    is on its way. The form is read here once and kept for the view. Anything unusual
+    (another method, a bad form, no bearer key) is left to the view exactly as before.
+    """
+    path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
+
+    @sensitive_variables("key", "token")
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if not path:
+            path.append(_path_info_of("api:introspect"))
+        machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
+        if request.path_info != path[0] or not machine_post:
+            return get_response(request)
+        key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+        try:
+            token = _form_fields(request).get("token") if key is not None else None
+        except BadRequest:
+            token = None  # the view answers it
+        if token:
+            verification.prefetch_bearers([key, token])
+        try:
+            return get_response(request)
+        finally:
+            verification.discard_prefetch()  # if the view never read it
+
+    return middleware
+
+
+def _path_info_of(view_name: str) -> str | None:
+    try:
+        # reverse() puts the script prefix (a deployment under /some/path) in front.
+        return "/" + reverse(view_name).removeprefix(get_script_prefix())
+    except NoReverseMatch:  # a URLconf without the view (some tests): never sent ahead
+        return None
+
+
 def _form_fields(request: HttpRequest) -> dict[str, str]:
-    """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong."""
+    """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong.
+
+    Read from the body once per request (``start_lookup_early`` may have read it already)."""
+    read = request.__dict__.get("_keyturn_form")
+    if read is None:
+        try:
+            read = _read_form(request)
+        except BadRequest as bad_form:
+            read = str(bad_form)
+        request._keyturn_form = read
+    if isinstance(read, str):
+        raise BadRequest(read)
+    return read
+
+
+@sensitive_variables("body", "fields")
+def _read_form(request: HttpRequest) -> dict[str, str]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("Send the token form-encoded (application/x-www-form-urlencoded).")
     charset = request.content_params.get("charset", "utf-8").lower()
