@@ -35,9 +35,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import batched, counters
@@ -233,19 +232,32 @@ def _write(taken: dict[int, tuple[int, int | None]]) -> None:
 def _update_rows(items: list[tuple[int, tuple[int, int | None]]]) -> None:
     """One UPDATE for these versions: each row's count goes up by its own number and its
     last use moves to its own time, never backwards (a conditional expression, not a
-    read-modify-write, so a slower flush of older uses cannot undo a newer one)."""
+    read-modify-write, so a slower flush of older uses cannot undo a newer one).
+
+    Written by hand: the same statement built with the ORM (``Case`` of a hundred ``When``)
+    took about 40 ms of Python to compile per expression, on the request that came due."""
     now = timezone.now()
-    counts, times = [], []
+    connection = connections[CredentialVersion.objects.db]
+    ops = connection.ops
+    counts, times, ids = [], [], []
     for version_id, (count, at_ms) in items:
         last_used = datetime.fromtimestamp(at_ms / 1000, tz=UTC) if at_ms else now
-        counts.append(When(pk=version_id, then=Value(count)))
-        times.append(When(pk=version_id, then=Value(last_used)))
-    count = Case(*counts, output_field=IntegerField())
-    last_used = Case(*times, output_field=DateTimeField())
-    CredentialVersion.objects.filter(pk__in=[version_id for version_id, _ in items]).update(
-        use_count=F("use_count") + count,
-        last_used_at=Greatest(Coalesce(F("last_used_at"), last_used), last_used),
+        counts += [version_id, count]
+        times += [version_id, ops.adapt_datetimefield_value(last_used)]
+        ids.append(version_id)
+    whens = " ".join(["WHEN %s THEN %s"] * len(items))
+    table, pk = ops.quote_name(CredentialVersion._meta.db_table), ops.quote_name("id")
+    uses, last = ops.quote_name("use_count"), ops.quote_name("last_used_at")
+    greatest = "MAX" if connection.vendor == "sqlite" else "GREATEST"  # SQLite's is max()
+    new_time = f"(CASE {pk} {whens} END)"
+    sql = (
+        f"UPDATE {table} SET {uses} = {uses} + (CASE {pk} {whens} END), "  # noqa: S608
+        f"{last} = {greatest}(COALESCE({last}, {new_time}), {new_time}) "
+        f"WHERE {pk} IN ({', '.join(['%s'] * len(ids))})"
     )
+    # Names come from model metadata; every value is a bound parameter.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*counts, *times, *times, *ids])
 
 
 def _take(version_id: int) -> int:
