@@ -25,6 +25,7 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from psycopg import pq
 from psycopg.adapt import Transformer
 
@@ -222,6 +223,7 @@ class _Sent(NamedTuple):
     values: list[bytes]  # its parameters: digests (never a secret) and the two states
 
 
+@sensitive_variables("presented")
 def prefetch_bearers(presented: Sequence[object]) -> None:
     """Send the lookup that ``verify_bearers(presented)`` is about to make, without waiting.
 
@@ -230,14 +232,21 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
     answer, so the round trip to the server no longer adds to the request's time. The read
     happens when the request arrives, not later: a revoke committed before that is seen.
 
-    Only on PostgreSQL, outside any transaction and while nobody counts queries; anything
-    else, or anything going wrong here, leaves the lookup to ``verify_bearers`` as usual
-    (which reports errors properly). Until the answer is read, any other query on the
-    connection through Django's cursors reads and drops it first; ``discard_prefetch``
-    drops it at the end of the request if nobody read it.
+    Only on PostgreSQL, outside any transaction, without ``ATOMIC_REQUESTS`` (the view's
+    transaction would begin while the answer is on its way, which psycopg refuses) and while
+    nobody counts queries; anything else, or anything going wrong here, leaves the lookup to
+    ``verify_bearers`` as usual (which reports errors properly). Until the answer is read,
+    any other query through Django's cursors reads and drops it first; ``discard_prefetch``
+    drops it at the end of the request if nobody read it. Whoever reads it waits for the
+    socket in Python, so other threads run meanwhile.
     """
     conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "postgresql" or conn.queries_logged or conn.in_atomic_block:
+    if (
+        conn.vendor != "postgresql"
+        or conn.queries_logged
+        or conn.in_atomic_block
+        or conn.settings_dict.get("ATOMIC_REQUESTS")
+    ):
         return
     digests = _all_digests(_wanted(presented))
     if not digests:
@@ -262,10 +271,10 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
                 pg.pgconn.send_query_prepared(name, values, result_format=pq.Format.BINARY)
             else:
                 pg.pgconn.send_query_params(sql.encode(), values, result_format=pq.Format.BINARY)
-            while pg.pgconn.flush():  # psycopg's connections are non-blocking: 1 is "not all"
-                select.select([], [pg.pgconn.socket], [], 1.0)
-        conn._keyturn_sent = _Sent(pg, values)
-        conn.execute_wrappers.append(_read_sent_first)
+            # Recorded at once, so that whatever happens next drops the answer when it comes.
+            conn._keyturn_sent = _Sent(pg, values)
+            conn.execute_wrappers.append(_read_sent_first)
+            _flush(pg.pgconn)
     except Exception:  # only the head start is lost: verify_bearers asks, and reports errors
         discard_prefetch()
 
@@ -294,8 +303,9 @@ def _read_sent_first(execute, sql, params, many, context):
 
 
 def _answer_to_sent(pg):
-    """The answer to the query in flight on ``pg`` (blocking until it comes); the connection
-    is then free for the next command."""
+    """The answer to the query in flight on ``pg``; the connection is then free for the next
+    command. Raises psycopg's OperationalError if the connection is lost meanwhile."""
+    _wait_for_answer(pg.pgconn)
     result = pg.pgconn.get_result()
     while pg.pgconn.get_result() is not None:  # the end-of-command marker
         pass
@@ -305,11 +315,44 @@ def _answer_to_sent(pg):
 
 
 def _drain(pg) -> None:
+    """Read and drop whatever answer is on its way on ``pg``. A connection that broke
+    meanwhile is left as it is: its next use fails and is replaced as any broken one is."""
     if pg.closed:
         return
     with pg.lock:
-        while pg.pgconn.get_result() is not None:
+        try:
+            _wait_for_answer(pg.pgconn)
+            while pg.pgconn.get_result() is not None:
+                pass
+        except psycopg.Error:
             pass
+
+
+def _wait_for_answer(pgconn) -> None:
+    """Wait until libpq holds the whole answer, reading it as it comes.
+
+    Waiting here, in ``poll``, lets other threads of the process run; ``PQgetResult`` would
+    wait inside libpq holding the GIL (psycopg's binary build calls it without releasing it,
+    as psycopg itself only calls it once the answer is in)."""
+    poller = None
+    while pgconn.is_busy():
+        if poller is None:
+            poller = select.poll()
+            poller.register(pgconn.socket, select.POLLIN)
+        poller.poll()
+        pgconn.consume_input()
+
+
+def _flush(pgconn) -> None:
+    """Send what libpq has queued: psycopg's connections are non-blocking, so a query may not
+    leave in one go. While waiting to write, read what the server sends (libpq asks this)."""
+    poller = None
+    while pgconn.flush():
+        if poller is None:
+            poller = select.poll()
+            poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
+        if any(events & select.POLLIN for _, events in poller.poll()):
+            pgconn.consume_input()
 
 
 def verify_bearer(presented: object, *, now: datetime | None = None) -> VerifiedKey | None:

@@ -61,10 +61,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Introspection's database lookup is sent here, so that the server answers it while the
-    # middleware below runs (credentials/api/introspection.py). Below the HTTPS redirect and
-    # static files, which answer without it.
-    "credentials.api.introspection.start_lookup_early",
     # --- Security headers (issue 7). Below WhiteNoise, so static files are left cacheable;
     # above everything else, so every page, API answer, redirect and error Django makes
     # (including a CSRF failure or a lockout answered by a middleware further down) gets the
@@ -72,6 +68,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "portal.headers.SecurityHeadersMiddleware",
     # --- end of security headers
+    # Introspection's database lookup is sent here, so that the server answers it while the
+    # middleware below runs (credentials/api/introspection.py): below the HTTPS redirect,
+    # static files and the security headers, above everything that costs time.
+    "credentials.api.introspection.start_lookup_early",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

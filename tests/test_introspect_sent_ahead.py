@@ -7,11 +7,18 @@ gets in between (another query, other secrets, a lost connection, a forgotten st
 cookie) falls back to the lookup as it was.
 """
 
-import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
+from django.core.signals import got_request_exception
 from django.db import connection, transaction
+from django.http import HttpResponse
+from django.views.debug import ExceptionReporter
 from psycopg import pq
 
 from credentials import verification
@@ -74,7 +81,7 @@ def test_a_revoke_counts_from_the_next_request_on(client, issue, caller_key, ans
 def test_the_answer_is_the_database_as_the_request_arrived(issue, caller_key, answers_read):
     issued = issue(Kind.API_KEY)
     prefetch_bearers([caller_key, issued.plaintext])
-    time.sleep(0.2)  # the server has answered by now
+    verification._wait_for_answer(connection.connection.pgconn)  # the server has answered
     expire_from_elsewhere(issued.version)
     _caller, found = verify_bearers([caller_key, issued.plaintext])
     assert found is not None  # the answer sent ahead, read before the change
@@ -97,6 +104,8 @@ def test_another_query_first_reads_and_drops_the_answer(issue, caller_key, answe
     with connection.cursor() as cursor:  # libpq takes one command at a time
         cursor.execute("SELECT 41 + 1")
         assert cursor.fetchone() == (42,)
+    assert connection_is_free()
+    assert verification._read_sent_first not in connection.execute_wrappers
     assert verify_bearers([caller_key, issued.plaintext])[1].version_id == issued.version.pk
     assert answers_read == []
 
@@ -181,19 +190,123 @@ def test_a_bad_form_is_answered_by_the_view(client, caller_key, answers_read):
     assert connection_is_free()
 
 
-def test_the_secrets_sent_ahead_are_in_no_log(client, issue, caller_key, caplog, monkeypatch):
+def test_the_secrets_sent_ahead_are_in_no_error_report(client, issue, caller_key, monkeypatch):
+    # What Django's error e-mails and pages show of a failing request: every frame's locals.
     issued = issue(Kind.API_KEY)
+    reports = []
+
+    def report(sender, request, **kwargs):
+        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_text())
 
     def failing(*args, **kwargs):
         raise RuntimeError("something broke after the lookup")
 
-    caplog.set_level(logging.DEBUG)
-    assert introspect(client, issued.plaintext, caller_key).json()["active"] is True
     monkeypatch.setattr(verification, "_verified", failing)
-    client.raise_request_exception = False
-    assert introspect(client, issued.plaintext, caller_key).status_code == 500
-    assert "something broke" in caplog.text  # the error was logged, with its request
-    assert connection_is_free()
+    got_request_exception.connect(report)
+    try:
+        client.raise_request_exception = False
+        assert introspect(client, issued.plaintext, caller_key).status_code == 500
+    finally:
+        got_request_exception.disconnect(report)
+    assert "something broke" in reports[0]
     for secret in (issued.plaintext, caller_key):
-        assert secret not in caplog.text
+        assert secret not in reports[0]
         assert secret not in repr(connection.__dict__)
+    assert connection_is_free()
+
+
+def test_a_transaction_per_request_turns_it_off(client, issue, caller_key, answers_read):
+    # ATOMIC_REQUESTS begins the view's transaction after the middleware: psycopg would
+    # refuse to, with an answer on its way.
+    issued = issue(Kind.API_KEY)
+    old = connection.settings_dict.get("ATOMIC_REQUESTS", False)
+    connection.settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        assert introspect(client, issued.plaintext, caller_key).json()["active"] is True
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = old
+    assert answers_read == []
+    assert connection_is_free()
+
+
+def test_a_host_the_portal_does_not_serve_gets_no_database_work(
+    client, issue, caller_key, monkeypatch
+):
+    issued = issue(Kind.API_KEY)
+    sent = []
+    monkeypatch.setattr(verification, "prefetch_bearers", sent.append)
+    answer = introspect(client, issued.plaintext, caller_key, HTTP_HOST="evil.example")
+    assert answer.status_code == 400
+    assert sent == []
+
+
+def short_circuit(get_response):
+    """A middleware that answers before the view runs (as a refusal would)."""
+    return lambda request: HttpResponse("refused", status=403)
+
+
+def test_an_answer_the_view_never_reads_is_dropped_with_the_request(
+    client, issue, caller_key, settings
+):
+    issued = issue(Kind.API_KEY)
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.test_introspect_sent_ahead.short_circuit"]
+    assert introspect(client, issued.plaintext, caller_key).status_code == 403
+    assert connection_is_free()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def hold_the_table_from_another_process(seconds):
+    """A psql process that locks the versions' table for ``seconds``: from outside this
+    process, so that its end does not need this process's GIL. Returns once it holds it."""
+    db = connection.settings_dict
+    locking = (
+        "BEGIN; LOCK TABLE credentials_credentialversion IN ACCESS EXCLUSIVE MODE; "
+        f"SELECT pg_sleep({seconds}); COMMIT;"
+    )
+    host, user = db["HOST"] or "127.0.0.1", db["USER"] or "postgres"
+    holder = subprocess.Popen(
+        ["psql", "-h", host, "-U", user, "-d", db["NAME"], "-c", locking],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PGPORT": str(db["PORT"] or 5432)},
+    )
+    with another_connection(autocommit=True) as other:
+        for _ in range(500):
+            held = other.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'credentials_credentialversion' AND l.mode = "
+                "'AccessExclusiveLock' AND l.granted"
+            ).fetchone()[0]
+            if held:
+                return holder
+            time.sleep(0.01)
+    holder.kill()
+    raise AssertionError("psql did not take the lock")
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="needs the psql client")
+def test_other_threads_run_while_the_answer_is_awaited(issue, caller_key):
+    issued = issue(Kind.API_KEY)
+    verify_bearers([caller_key, issued.plaintext])  # prepared, so that only the read waits
+    ticks = []
+    stop = threading.Event()
+
+    def ticking():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.002)
+
+    holder = hold_the_table_from_another_process(0.5)
+    prefetch_bearers([caller_key, issued.plaintext])  # held up on the server
+    ticker = threading.Thread(target=ticking)
+    ticker.start()
+    try:
+        started = len(ticks)
+        _caller, found = verify_bearers([caller_key, issued.plaintext])
+        waited = len(ticks) - started
+    finally:
+        stop.set()
+        ticker.join()
+        holder.wait(timeout=30)
+    assert found.version_id == issued.version.pk
+    assert waited >= 20  # about 250 in half a second; a held GIL lets through one or two

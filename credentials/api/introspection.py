@@ -31,6 +31,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -152,19 +153,22 @@ def start_lookup_early(get_response):
     the middleware runs (``verification.prefetch_bearers``), so that the server works on it
     meanwhile; the view then only reads the answer.
 
-    Only for requests that carry no cookie: a machine's, which no session or sign-in
-    middleware below reads anything for, so nothing else asks the database while the answer
-    is on its way. The form is read here once and kept for the view. Anything unusual
-    (another method, a bad form, no bearer key) is left to the view exactly as before.
+    Below the security headers (whatever goes wrong here still gets them), above sessions
+    and everything after. Only for requests that carry no cookie, a machine's, which no
+    session or sign-in middleware below reads anything for, so nothing else asks the
+    database while the answer is on its way; and only for a host the portal serves, so that
+    a request CommonMiddleware will refuse costs no database work. The form is read here
+    once and kept for the view. Anything unusual (another method, a bad form, no bearer key)
+    is left to the view exactly as before.
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
-    @sensitive_variables("key", "token")
+    @sensitive_variables("key", "token", "presented")
     def middleware(request: HttpRequest) -> HttpResponse:
         if not path:
             path.append(_path_info_of("api:introspect"))
         machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
-        if request.path_info != path[0] or not machine_post:
+        if request.path_info != path[0] or not machine_post or not _host_is_allowed(request):
             return get_response(request)
         key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
         try:
@@ -177,8 +181,17 @@ def start_lookup_early(get_response):
             return get_response(request)
         finally:
             verification.discard_prefetch()  # if the view never read it
+            request.__dict__.pop("_keyturn_form", None)
 
     return middleware
+
+
+def _host_is_allowed(request: HttpRequest) -> bool:
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False  # CommonMiddleware answers 400
+    return True
 
 
 def _path_info_of(view_name: str) -> str | None:
@@ -189,6 +202,7 @@ def _path_info_of(view_name: str) -> str | None:
         return None
 
 
+@sensitive_variables("read")
 def _form_fields(request: HttpRequest) -> dict[str, str]:
     """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong.
 
