@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -211,7 +211,7 @@ def _write(taken: dict[int, tuple[int, int | None]]) -> None:
     if not taken:
         return
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(CredentialVersion)):
             # Two flushes never write one version at once with Redis (its lease); with the
             # in-process cache, two workers can, and should their row locks cross, the
             # database aborts one, whose uses are given back below for the next flush.
@@ -237,7 +237,7 @@ def _update_rows(items: list[tuple[int, tuple[int, int | None]]]) -> None:
     Written by hand: the same statement built with the ORM (``Case`` of a hundred ``When``)
     took about 40 ms of Python to compile per expression, on the request that came due."""
     now = timezone.now()
-    connection = connections[CredentialVersion.objects.db]
+    connection = connections[router.db_for_write(CredentialVersion)]
     ops = connection.ops
     counts, times, ids = [], [], []
     for version_id, (count, at_ms) in items:

@@ -232,7 +232,8 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
     answer, so the round trip to the server no longer adds to the request's time. The read
     happens when the request arrives, not later: a revoke committed before that is seen.
 
-    Only on PostgreSQL, outside any transaction, without ``ATOMIC_REQUESTS`` (the view's
+    Only on PostgreSQL, on a connection already open, outside any transaction, without
+    ``ATOMIC_REQUESTS`` (the view's
     transaction would begin while the answer is on its way, which psycopg refuses) and while
     nobody counts queries; anything else, or anything going wrong here, leaves the lookup to
     ``verify_bearers`` as usual (which reports errors properly). Until the answer is read,
@@ -253,10 +254,11 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
         return
     discard_prefetch()
     try:
-        conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
         conn.validate_thread_sharing()
-        conn.ensure_connection()
         pg = conn.connection
+        if pg is None or pg.closed:
+            return  # none open yet: the view opens it (once, and reports it if that fails)
+        conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
         if not pg.autocommit or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
             return
         params = [*digests, State.ACTIVE, State.RETIRING]
@@ -305,9 +307,8 @@ def _read_sent_first(execute, sql, params, many, context):
 def _answer_to_sent(pg):
     """The answer to the query in flight on ``pg``; the connection is then free for the next
     command. Raises psycopg's OperationalError if the connection is lost meanwhile."""
-    _wait_for_answer(pg.pgconn)
-    result = pg.pgconn.get_result()
-    while pg.pgconn.get_result() is not None:  # the end-of-command marker
+    result = _next_result(pg.pgconn)
+    while _next_result(pg.pgconn) is not None:  # up to the end-of-command marker
         pass
     if result is None:
         raise psycopg.OperationalError("the lookup sent ahead got no answer")
@@ -321,11 +322,17 @@ def _drain(pg) -> None:
         return
     with pg.lock:
         try:
-            _wait_for_answer(pg.pgconn)
-            while pg.pgconn.get_result() is not None:
+            while _next_result(pg.pgconn) is not None:
                 pass
         except psycopg.Error:
             pass
+
+
+def _next_result(pgconn):
+    """``PQgetResult`` once libpq has what it needs: it is busy again after each result until
+    the server's next message (the end-of-command marker among them) has come in."""
+    _wait_for_answer(pgconn)
+    return pgconn.get_result()
 
 
 def _wait_for_answer(pgconn) -> None:

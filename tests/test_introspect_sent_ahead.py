@@ -148,6 +148,7 @@ def test_a_statement_the_server_forgot_is_prepared_again(issue, caller_key, answ
 def test_unprepared_when_prepared_statements_are_off(issue, caller_key, answers_read, settings):
     issued = issue(Kind.API_KEY)
     connection.close()
+    connection.ensure_connection()  # a fresh connection, with nothing prepared on it
     settings.PORTAL_DB_PREPARED_STATEMENTS = False
     prefetch_bearers([caller_key, issued.plaintext])
     assert verify_bearers([caller_key, issued.plaintext])[1].version_id == issued.version.pk
@@ -162,6 +163,16 @@ def test_nothing_is_sent_ahead_inside_a_transaction(issue, caller_key):
     with transaction.atomic():
         prefetch_bearers([caller_key, issued.plaintext])
         assert not hasattr(connection, "_keyturn_sent")
+
+
+def test_nothing_is_sent_ahead_before_a_connection_is_open(issue, caller_key, answers_read):
+    # Opening one is left to the view: if the database is down, it tries once and says so.
+    issued = issue(Kind.API_KEY)
+    connection.close()
+    prefetch_bearers([caller_key, issued.plaintext])
+    assert connection.connection is None
+    assert verify_bearers([caller_key, issued.plaintext])[1].version_id == issued.version.pk
+    assert answers_read == []
 
 
 def test_nothing_is_sent_ahead_for_garbage(caller_key):
