@@ -233,10 +233,10 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
     happens when the request arrives, not later: a revoke committed before that is seen.
 
     Only on PostgreSQL, on a connection already open, outside any transaction, without
-    ``ATOMIC_REQUESTS`` (the view's
-    transaction would begin while the answer is on its way, which psycopg refuses) and while
-    nobody counts queries; anything else, or anything going wrong here, leaves the lookup to
-    ``verify_bearers`` as usual (which reports errors properly). Until the answer is read,
+    ``ATOMIC_REQUESTS`` (the view's transaction would begin while the answer is on its way,
+    which psycopg refuses) and while nobody counts queries; anything else, or anything going
+    wrong here, leaves the lookup to ``verify_bearers`` as usual (which reports errors
+    properly). Until the answer is read,
     any other query through Django's cursors reads and drops it first; ``discard_prefetch``
     drops it at the end of the request if nobody read it. Whoever reads it waits for the
     socket in Python, so other threads run meanwhile.
