@@ -84,6 +84,15 @@ def _lookup_sql(vendor: str, mark: str, digest_count: int) -> str:
     return sql
 
 
+def _lookup_params(digests: list[str]) -> list[str]:
+    """The lookup's parameters: the digests, then the two states that verify."""
+    return [*digests, State.ACTIVE, State.RETIRING]
+
+
+def _statement_name(params: list[str]) -> bytes:
+    return b"keyturn_verify_%d" % len(params)  # one prepared statement per digest count
+
+
 def _fetch_rows(digests: list[str]) -> list[tuple]:
     """Run the lookup. The fast path skips Django's cursor wrapper (about half the cost here)
     but not its error translation; while queries are being logged (DEBUG, or a test counting
@@ -91,7 +100,7 @@ def _fetch_rows(digests: list[str]) -> list[tuple]:
     # One look-up of the thread's connection: each attribute read through the
     # ``django.db.connection`` proxy goes through asgiref's Local again, several µs a call.
     conn = connections[DEFAULT_DB_ALIAS]
-    params = [*digests, State.ACTIVE, State.RETIRING]
+    params = _lookup_params(digests)
     vendor = conn.vendor
     if conn.queries_logged:
         with conn.cursor() as cursor:  # Django's cursors take "%s" on every backend
@@ -168,7 +177,7 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
             cursor.execute(percent, params, binary=True)
             return cursor.fetchall()
     kept = _kept(conn, pg)
-    name = b"keyturn_verify_%d" % len(params)  # one statement per digest count
+    name = _statement_name(params)
     binary = pq.Format.BINARY
     with pg.lock:
         if sent is not None:  # sent ahead by prefetch_bearers: only its answer is left to read
@@ -261,12 +270,12 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
         conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
         if not pg.autocommit or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
             return
-        params = [*digests, State.ACTIVE, State.RETIRING]
+        params = _lookup_params(digests)
         sql = _lookup_sql(conn.vendor, "$", len(digests))
         values = [param.encode() for param in params]
         with pg.lock:
             if settings.PORTAL_DB_PREPARED_STATEMENTS:
-                name = b"keyturn_verify_%d" % len(params)
+                name = _statement_name(params)
                 kept = _kept(conn, pg)
                 if name not in kept.prepared:
                     _prepare(pg, kept, name, sql)
