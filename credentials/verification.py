@@ -188,7 +188,11 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
             if name not in kept.prepared:
                 _prepare(pg, kept, name, sql)
             result = pg.pgconn.exec_prepared(name, values, result_format=binary)
-        if prepare and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":  # forgotten
+        if (
+            prepare
+            and result.status != pq.ExecStatus.TUPLES_OK
+            and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # forgotten
+        ):
             kept.prepared.discard(name)
             if pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
                 # Outside a transaction nothing was aborted: prepare it again, retry once.
@@ -233,8 +237,10 @@ class _Sent(NamedTuple):
 
 
 @sensitive_variables("presented")
-def prefetch_bearers(presented: Sequence[object]) -> None:
+def prefetch_bearers(presented: Sequence[object], *, digests: list[list[str]] | None = None):
     """Send the lookup that ``verify_bearers(presented)`` is about to make, without waiting.
+    ``digests``, if given, must be ``bearer_digests(presented)`` (so they are hashed once).
+    Returns the connection it was sent on, for ``discard_prefetch``, or None if not sent.
 
     For introspection (``introspection.start_lookup_early``): the query is on its way while
     the rest of the request's middleware runs, and ``verify_bearers`` then only reads the
@@ -257,21 +263,21 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
         or conn.in_atomic_block
         or conn.settings_dict.get("ATOMIC_REQUESTS")
     ):
-        return
-    digests = _all_digests(_wanted(presented))
-    if not digests:
-        return
-    discard_prefetch()
+        return None
+    every = _all_digests(bearer_digests(presented) if digests is None else digests)
+    if not every:
+        return None
+    discard_prefetch(conn)
     try:
         conn.validate_thread_sharing()
         pg = conn.connection
         if pg is None or pg.closed:
-            return  # none open yet: the view opens it (once, and reports it if that fails)
+            return None  # none open yet: the view opens it (once, and reports it if it fails)
         conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
         if not pg.autocommit or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-            return
-        params = _lookup_params(digests)
-        sql = _lookup_sql(conn.vendor, "$", len(digests))
+            return None
+        params = _lookup_params(every)
+        sql = _lookup_sql(conn.vendor, "$", len(every))
         values = [param.encode() for param in params]
         with pg.lock:
             if settings.PORTAL_DB_PREPARED_STATEMENTS:
@@ -287,12 +293,15 @@ def prefetch_bearers(presented: Sequence[object]) -> None:
             conn.execute_wrappers.append(_read_sent_first)
             _flush(pg.pgconn)
     except Exception:  # only the head start is lost: verify_bearers asks, and reports errors
-        discard_prefetch()
+        discard_prefetch(conn)
+        return None
+    return conn
 
 
-def discard_prefetch() -> None:
-    """Read and drop the answer to a lookup sent ahead that nobody read (end of request)."""
-    sent = _take_sent(connections[DEFAULT_DB_ALIAS])
+def discard_prefetch(conn=None) -> None:
+    """Read and drop the answer to a lookup sent ahead that nobody read (end of request), on
+    ``conn`` (what ``prefetch_bearers`` returned) or the thread's default connection."""
+    sent = _take_sent(connections[DEFAULT_DB_ALIAS] if conn is None else conn)
     if sent is not None:
         _drain(sent.pg)
 
@@ -350,6 +359,9 @@ def _wait_for_answer(pgconn) -> None:
     Waiting here, in ``poll``, lets other threads of the process run; ``PQgetResult`` would
     wait inside libpq holding the GIL (psycopg's binary build calls it without releasing it,
     as psycopg itself only calls it once the answer is in)."""
+    if not pgconn.is_busy():
+        return
+    pgconn.consume_input()  # what has come in already: often the whole answer, and no poll
     poller = None
     while pgconn.is_busy():
         if poller is None:
@@ -384,15 +396,19 @@ def verify_bearer(presented: object, *, now: datetime | None = None) -> Verified
 
 
 def verify_bearers(
-    presented: Sequence[object], *, now: datetime | None = None
+    presented: Sequence[object],
+    *,
+    now: datetime | None = None,
+    digests: list[list[str]] | None = None,
 ) -> list[VerifiedKey | None]:
     """``verify_bearer`` for several secrets at once, in one query: the answer for each, in order.
 
     For a request that carries two secrets (introspection: the caller's key and the token it
     asks about), this saves a round trip to the database; each answer is exactly what
-    ``verify_bearer`` would have given for that secret alone.
+    ``verify_bearer`` would have given for that secret alone. ``digests``, if given, must be
+    ``bearer_digests(presented)``, computed earlier for the same secrets.
     """
-    wanted = _wanted(presented)
+    wanted = bearer_digests(presented) if digests is None else digests
     every = _all_digests(wanted)
     if not every:
         return [None] * len(presented)
@@ -405,10 +421,12 @@ def verify_bearers(
     return answers
 
 
-def _wanted(presented: Sequence[object]) -> list[list[str]]:
-    """Per secret, the digests it would be stored under (none if it is not well formed)."""
+def bearer_digests(presented: Sequence[object]) -> list[list[str]]:
+    """Per secret, the digests it would be stored under (none if it is not well formed).
+    Digests only, never the secrets: safe to keep for the rest of the request."""
+    keyring = settings.PORTAL_TOKEN_HASH_KEYS
     return [
-        [digest for _, digest in crypto.token_digests(secret, settings.PORTAL_TOKEN_HASH_KEYS)]
+        [digest for _, digest in crypto.token_digests(secret, keyring)]
         if crypto.token_is_well_formed(secret)
         else []
         for secret in presented
@@ -450,18 +468,18 @@ def _verified(row: tuple, presented: str, digests: list[str], now: datetime):
         return None
     if state == State.RETIRING and (retire_at is None or now >= retire_at):
         return None
-    return VerifiedKey(
-        version_id=version_id,
-        public_id=public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id),
-        number=number,
-        state=state,
-        credential_id=credential_id,
-        kind=kind,
-        scopes=_scopes(scopes),
-        client_id=client_id,
-        activated_at=_aware(activated_at),
-        expires_at=expires_at,
-        retire_at=retire_at,
+    return VerifiedKey(  # by position, in the order of its fields (keywords cost more here)
+        version_id,
+        public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id),
+        number,
+        state,
+        credential_id,
+        kind,
+        _scopes(scopes),
+        client_id,
+        _aware(activated_at),
+        expires_at,
+        retire_at,
     )
 
 

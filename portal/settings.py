@@ -68,12 +68,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "portal.headers.SecurityHeadersMiddleware",
     # --- end of security headers
-    # Introspection's database lookup is sent here, so that the server answers it while the
-    # middleware below runs (credentials/api/introspection.py): below the HTTPS redirect,
-    # static files and the security headers, above everything that costs time.
-    "credentials.api.introspection.start_lookup_early",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Introspection's database lookup is sent here, so that the server answers it while the
+    # middleware below runs (credentials/api/introspection.py): below the HTTPS redirect,
+    # static files, the security headers and CommonMiddleware's check of the host, above
+    # everything else.
+    "credentials.api.introspection.start_lookup_early",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",

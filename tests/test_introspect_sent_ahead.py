@@ -21,7 +21,7 @@ from django.http import HttpResponse
 from django.views.debug import ExceptionReporter
 from psycopg import pq
 
-from credentials import verification
+from credentials import crypto, verification
 from credentials.models import Kind
 from credentials.verification import discard_prefetch, prefetch_bearers, verify_bearers
 from tests.introspection import introspect
@@ -67,6 +67,21 @@ def test_an_introspection_reads_the_answer_sent_ahead(client, issue, caller_key,
     assert answer.status_code == 200
     assert answer.json()["jti"] == str(issued.version.public_id)
     assert len(answers_read) == 1
+    assert connection_is_free()
+
+
+def test_with_two_hash_keys_both_secrets_are_still_looked_up_ahead(
+    client, issue, caller_key, answers_read, settings
+):
+    # Two digests per secret: the statement sent ahead is the one for four digests.
+    issued = issue(Kind.API_KEY)
+    newer = ("k-newer", bytes(range(32)))
+    settings.PORTAL_TOKEN_HASH_KEYS = crypto.Keyring((newer, *settings.PORTAL_TOKEN_HASH_KEYS.keys))
+    opened = connection.connection
+    answer = introspect(client, issued.plaintext, caller_key)
+    assert answer.json()["jti"] == str(issued.version.public_id)
+    assert len(answers_read) == 1
+    assert connection.connection is opened  # read as sent: no error, so no second try
     assert connection_is_free()
 
 
@@ -245,7 +260,7 @@ def test_a_host_the_portal_does_not_serve_gets_no_database_work(
 ):
     issued = issue(Kind.API_KEY)
     sent = []
-    monkeypatch.setattr(verification, "prefetch_bearers", sent.append)
+    monkeypatch.setattr(verification, "prefetch_bearers", lambda *args, **kw: sent.append(args))
     answer = introspect(client, issued.plaintext, caller_key, HTTP_HOST="evil.example")
     assert answer.status_code == 400
     assert sent == []

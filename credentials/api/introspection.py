@@ -31,7 +31,6 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -61,7 +60,7 @@ def introspect(request: HttpRequest) -> HttpResponse:
         response = _json(405, {"error": "invalid_request", "error_description": "Use POST."})
         response["Allow"] = "POST"
         return response
-    key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+    key = _caller_key(request)
     if key is None:
         return _unauthorised(_REALM)  # no bearer credentials: RFC 6750 asks for no error code
 
@@ -76,7 +75,9 @@ def introspect(request: HttpRequest) -> HttpResponse:
         problem = "The token parameter is missing."
     # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
     # anyway, since the token's own prefix says which kind it claims to be.
-    caller, found = verify_bearers([key, presented])
+    # The digests start_lookup_early computed for these same two secrets, if it did.
+    digests = request.__dict__.get("_keyturn_digests") if presented else None
+    caller, found = verify_bearers([key, presented], digests=digests)
 
     if caller is None:
         return _unauthorised(
@@ -136,6 +137,17 @@ def _describe(found: VerifiedKey) -> dict:
     return answer
 
 
+@sensitive_variables("key")
+def _caller_key(request: HttpRequest) -> str | None:
+    """``_bearer_key`` of the request's Authorization header, read once per request (the
+    middleware and the view both ask, and must see the same key)."""
+    try:
+        return request.__dict__["_keyturn_key"]
+    except KeyError:
+        key = request._keyturn_key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+        return key
+
+
 @sensitive_variables("authorization")
 def _bearer_key(authorization: str | None) -> str | None:
     """What follows ``Bearer`` in the Authorization header (possibly ""), or None if the
@@ -153,13 +165,14 @@ def start_lookup_early(get_response):
     the middleware runs (``verification.prefetch_bearers``), so that the server works on it
     meanwhile; the view then only reads the answer.
 
-    Below the security headers (whatever goes wrong here still gets them), above sessions
-    and everything after. Only for requests that carry no cookie, a machine's, which no
-    session or sign-in middleware below reads anything for, so nothing else asks the
-    database while the answer is on its way; and only for a host the portal serves, so that
-    a request CommonMiddleware will refuse costs no database work. The form is read here
-    once and kept for the view. Anything unusual (another method, a bad form, no bearer key)
-    is left to the view exactly as before.
+    Just below CommonMiddleware, which has refused a host the portal does not serve by then
+    (so such a request costs no database work, and the host is checked once), above CSRF,
+    authentication and everything after. Only for requests that carry no cookie, a
+    machine's, which no session or sign-in middleware below reads anything for, so nothing
+    else asks the database while the answer is on its way. The bearer key, the form and the
+    digests of both secrets are read here once and kept on the request for the view (digests
+    are never secrets). Anything unusual (another method, a bad form, no bearer key) is left
+    to the view exactly as before.
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
@@ -168,30 +181,28 @@ def start_lookup_early(get_response):
         if not path:
             path.append(_path_info_of("api:introspect"))
         machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
-        if request.path_info != path[0] or not machine_post or not _host_is_allowed(request):
+        if request.path_info != path[0] or not machine_post:
             return get_response(request)
-        key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
+        key = _caller_key(request)
         try:
             token = _form_fields(request).get("token") if key is not None else None
         except BadRequest:
             token = None  # the view answers it
+        sent = None
         if token:
-            verification.prefetch_bearers([key, token])
+            # Hashed once for both: the view reads the key and the form from the same
+            # request-held copies (_caller_key, _form_fields), so these digests are theirs.
+            digests = request._keyturn_digests = verification.bearer_digests([key, token])
+            sent = verification.prefetch_bearers([key, token], digests=digests)
         try:
             return get_response(request)
         finally:
-            verification.discard_prefetch()  # if the view never read it
-            request.__dict__.pop("_keyturn_form", None)
+            if sent is not None:
+                verification.discard_prefetch(sent)  # if the view never read it
+            for name in ("_keyturn_form", "_keyturn_key", "_keyturn_digests"):
+                request.__dict__.pop(name, None)
 
     return middleware
-
-
-def _host_is_allowed(request: HttpRequest) -> bool:
-    try:
-        request.get_host()
-    except DisallowedHost:
-        return False  # CommonMiddleware answers 400
-    return True
 
 
 def _path_info_of(view_name: str) -> str | None:
