@@ -16,15 +16,28 @@ with Django's ``RedisCache``, which writes to the first server it is given), not
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import NamedTuple
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 # One client per cache backend instance (Django makes one per thread). Django builds a new
 # redis.Redis around its pool on every call, which costs about a round trip by itself.
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# What redis_client() answered in this thread, with the settings generation it answered for:
+# looking the backend up in ``caches`` costs more than the rest of a queued use.
+_answered = threading.local()
+_generation = [0]  # bumped whenever CACHES changes (tests), which makes every thread ask again
+
+
+@receiver(setting_changed)
+def _caches_changed(*, setting, **kwargs) -> None:
+    if setting == "CACHES":
+        _generation[0] += 1
 
 
 class Changes(NamedTuple):
@@ -98,7 +111,15 @@ def _script(client, text: str):
 
 def redis_client():
     """The Redis client behind Django's cache, or None when the cache is not Redis."""
-    backend = caches["default"]
+    answered = getattr(_answered, "client", None)
+    if answered is not None and answered[0] == _generation[0]:
+        return answered[1]
+    client = _redis_client_of(caches["default"])
+    _answered.client = (_generation[0], client)
+    return client
+
+
+def _redis_client_of(backend):
     if not isinstance(backend, RedisCache):
         return None
     client = _clients.get(backend)

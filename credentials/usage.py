@@ -139,17 +139,18 @@ def _changes(version_ids: list[int], now: datetime | None) -> counters.Changes:
     (which versions to flush when, and whose time of use to send again)."""
     at_ms = int((now.timestamp() if now is not None else time.time()) * 1000)
     tick = time.monotonic()
-    send_time = []
+    due = tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS
+    counts, times = {}, {}
+    # Plain loops, the keys of _count_key and _at_key spelled out: this runs on every
+    # introspection, where each function call shows.
     with _lock:
         for version_id in version_ids:
-            _due.setdefault(version_id, tick + settings.PORTAL_LAST_USE_FLUSH_SECONDS)
+            counts[f"{_PREFIX}:{version_id}:count"] = 1
+            _due.setdefault(version_id, due)
             if now is not None or tick - _time_sent.get(version_id, -1.0) >= 1.0:
                 _time_sent[version_id] = tick
-                send_time.append(version_id)
-    return counters.Changes(
-        {_count_key(version_id): 1 for version_id in version_ids},
-        {_at_key(version_id): at_ms for version_id in send_time},
-    )
+                times[f"{_PREFIX}:{version_id}:at"] = at_ms
+    return counters.Changes(counts, times)
 
 
 def flush_version(version_id: int) -> bool:

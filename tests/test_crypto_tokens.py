@@ -417,3 +417,15 @@ def test_base62_encode_is_injective_and_keeps_order(a, b):
 
     assert (encoded_a == encoded_b) is (a == b)
     assert (encoded_a < encoded_b) is (a < b)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_the_checksum_is_the_crc32_in_six_base62_digits(text):
+    assert crypto.token_checksum(text) == encode62(zlib.crc32(text.encode("ascii")), 6)
+
+
+@pytest.mark.parametrize("crc", [0, 1, 61, 62, 62**2 - 1, 62**2, 62**4 - 1, 62**4, 2**32 - 1])
+def test_the_checksum_digits_at_the_edges_of_each_pair(crc, monkeypatch):
+    monkeypatch.setattr(zlib, "crc32", lambda _data: crc)
+    assert crypto.token_checksum("anything") == encode62(crc, 6)
+    assert decode62(crypto.token_checksum("anything")) == crc

@@ -62,12 +62,21 @@ def base62_encode(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+# Every number below 62**2 as its two base62 digits: a checksum is three look-ups, not a loop
+# (it is computed for every presented secret, before anything else).
+_BASE62_PAIRS = [high + low for high in BASE62 for low in BASE62]
+_PAIR = 62**2
+
+
 def token_checksum(text: str) -> str:
     """The 6-character base62 CRC32 of ``text``: catches typos and lets scanners spot our tokens.
 
-    A checksum, not a MAC: it proves nothing about who made the token.
+    A checksum, not a MAC: it proves nothing about who made the token. The same digits as
+    ``base62_encode(crc, 6)``.
     """
-    return base62_encode(zlib.crc32(text.encode("ascii")), CHECKSUM_LENGTH)
+    rest, low = divmod(zlib.crc32(text.encode("ascii")), _PAIR)
+    high, middle = divmod(rest, _PAIR)  # a CRC32 is below 62**6, so high < 62**2
+    return _BASE62_PAIRS[high] + _BASE62_PAIRS[middle] + _BASE62_PAIRS[low]
 
 
 # --------------------------------------------------------------------------- bearer tokens
@@ -233,9 +242,23 @@ def _strict_b64url(text: str) -> bytes:
 # --------------------------------------------------------------------------- digests
 
 
+_keyed_macs: dict[bytes, hmac.HMAC] = {}  # per server-side key: an HMAC keyed, never fed
+
+
 def token_digest(token: str, key: bytes) -> str:
-    """HMAC-SHA256 of a bearer token under one server-side key, as 64 hex characters."""
-    return hmac.new(key, token.encode("ascii"), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of a bearer token under one server-side key, as 64 hex characters.
+
+    Starts from a copy of an HMAC already keyed with ``key`` (kept per key, in this process
+    only, beside the settings that hold the key anyway): setting up a new one costs more than
+    hashing the token, on a path that runs for every presented secret."""
+    keyed = _keyed_macs.get(key)
+    if keyed is None:
+        if len(_keyed_macs) >= 16:  # keys come from settings: a handful, unless tests churn
+            _keyed_macs.clear()
+        keyed = _keyed_macs[key] = hmac.new(key, digestmod=hashlib.sha256)
+    mac = keyed.copy()
+    mac.update(token.encode("ascii"))
+    return mac.hexdigest()
 
 
 def token_digests(token: str, keyring: Keyring) -> list[tuple[str, str]]:
