@@ -114,8 +114,9 @@ def redis_client():
     answered = getattr(_answered, "client", None)
     if answered is not None and answered[0] == _generation[0]:
         return answered[1]
+    generation = _generation[0]  # before the look-up, so a change during it is not missed
     client = _redis_client_of(caches["default"])
-    _answered.client = (_generation[0], client)
+    _answered.client = (generation, client)
     return client
 
 

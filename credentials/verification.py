@@ -415,15 +415,16 @@ def verify_bearers(
     rows = {row[4]: row for row in _fetch_rows(every)}  # keyed by the stored digest
     now = now or timezone.now()
     answers = []
-    for secret, digests in zip(presented, wanted, strict=True):
-        row = next((rows[digest] for digest in digests if digest in rows), None)
-        answers.append(None if row is None else _verified(row, secret, digests, now))
+    for secret, own in zip(presented, wanted, strict=True):
+        row = next((rows[digest] for digest in own if digest in rows), None)
+        answers.append(None if row is None else _verified(row, secret, own, now))
     return answers
 
 
 def bearer_digests(presented: Sequence[object]) -> list[list[str]]:
     """Per secret, the digests it would be stored under (none if it is not well formed).
-    Digests only, never the secrets: safe to keep for the rest of the request."""
+    Digests only, not the secrets, so they may be kept for the rest of the request (though,
+    like the secrets, never logged or cached)."""
     keyring = settings.PORTAL_TOKEN_HASH_KEYS
     return [
         [digest for _, digest in crypto.token_digests(secret, keyring)]

@@ -54,12 +54,19 @@ class BadRequest(Exception):
 
 @csrf_exempt  # authenticated by a bearer key in a header, never by a cookie
 @sensitive_post_parameters("token")
-@sensitive_variables("key", "presented", "fields")
 def introspect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         response = _json(405, {"error": "invalid_request", "error_description": "Use POST."})
         response["Allow"] = "POST"
         return response
+    try:
+        return _introspect(request)
+    finally:
+        _forget_presented(request)  # the key and form kept on the request end with the view
+
+
+@sensitive_variables("key", "presented", "digests")
+def _introspect(request: HttpRequest) -> HttpResponse:
     key = _caller_key(request)
     if key is None:
         return _unauthorised(_REALM)  # no bearer credentials: RFC 6750 asks for no error code
@@ -137,6 +144,12 @@ def _describe(found: VerifiedKey) -> dict:
     return answer
 
 
+def _forget_presented(request: HttpRequest) -> None:
+    """Drop what the request kept of the presented secrets (see _caller_key, _form_fields)."""
+    for name in ("_keyturn_key", "_keyturn_form", "_keyturn_digests"):
+        request.__dict__.pop(name, None)
+
+
 @sensitive_variables("key")
 def _caller_key(request: HttpRequest) -> str | None:
     """``_bearer_key`` of the request's Authorization header, read once per request (the
@@ -168,11 +181,12 @@ def start_lookup_early(get_response):
     Just below CommonMiddleware, which has refused a host the portal does not serve by then
     (so such a request costs no database work, and the host is checked once), above CSRF,
     authentication and everything after. Only for requests that carry no cookie, a
-    machine's, which no session or sign-in middleware below reads anything for, so nothing
-    else asks the database while the answer is on its way. The bearer key, the form and the
-    digests of both secrets are read here once and kept on the request for the view (digests
-    are never secrets). Anything unusual (another method, a bad form, no bearer key) is left
-    to the view exactly as before.
+    machine's: without a session cookie no sign-in middleware reads anything from the
+    database, so nothing else asks it while the answer is on its way. The bearer key, the
+    form and the digests of both secrets are read here once and kept on the request for the
+    view, until the view (or, if it never runs, this middleware) drops them; the digests are
+    not secrets but, like them, are never logged or cached. Anything unusual (another
+    method, a bad form, no bearer key) is left to the view exactly as before.
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
@@ -183,24 +197,23 @@ def start_lookup_early(get_response):
         machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
         if request.path_info != path[0] or not machine_post:
             return get_response(request)
-        key = _caller_key(request)
-        try:
-            token = _form_fields(request).get("token") if key is not None else None
-        except BadRequest:
-            token = None  # the view answers it
         sent = None
-        if token:
-            # Hashed once for both: the view reads the key and the form from the same
-            # request-held copies (_caller_key, _form_fields), so these digests are theirs.
-            digests = request._keyturn_digests = verification.bearer_digests([key, token])
-            sent = verification.prefetch_bearers([key, token], digests=digests)
         try:
+            key = _caller_key(request)
+            try:
+                token = _form_fields(request).get("token") if key is not None else None
+            except BadRequest:
+                token = None  # the view answers it
+            if token:
+                # Hashed once for both: the view reads the key and the form from the same
+                # request-held copies (_caller_key, _form_fields), so these digests are theirs.
+                digests = request._keyturn_digests = verification.bearer_digests([key, token])
+                sent = verification.prefetch_bearers([key, token], digests=digests)
             return get_response(request)
         finally:
             if sent is not None:
                 verification.discard_prefetch(sent)  # if the view never read it
-            for name in ("_keyturn_form", "_keyturn_key", "_keyturn_digests"):
-                request.__dict__.pop(name, None)
+            _forget_presented(request)
 
     return middleware
 

@@ -63,7 +63,8 @@ def base62_encode(number: int, width: int) -> str:
 
 
 # Every number below 62**2 as its two base62 digits: a checksum is three look-ups, not a loop
-# (it is computed for every presented secret, before anything else).
+# (it is computed for every presented secret, before anything else). Three pairs make the
+# CHECKSUM_LENGTH of 6; the tests check the two agree.
 _BASE62_PAIRS = [high + low for high in BASE62 for low in BASE62]
 _PAIR = 62**2
 
@@ -158,6 +159,10 @@ class Keyring:
         for key_id, key in self.keys:
             if not _KEY_ID_RE.fullmatch(key_id) or len(key) != KEY_BYTES:
                 raise KeyringError("each key needs an id of 1-32 [A-Za-z0-9_-] and 32 bytes")
+        # Per key, an HMAC-SHA256 keyed and never fed, for token_digests to copy. Not a field:
+        # never compared, hashed or shown, and it lives and dies with the ring.
+        keyed = tuple(hmac.new(key, digestmod=hashlib.sha256) for _, key in self.keys)
+        object.__setattr__(self, "_keyed", keyed)
 
     @property
     def current(self) -> tuple[str, bytes]:
@@ -242,31 +247,26 @@ def _strict_b64url(text: str) -> bytes:
 # --------------------------------------------------------------------------- digests
 
 
-_keyed_macs: dict[bytes, hmac.HMAC] = {}  # per server-side key: an HMAC keyed, never fed
-
-
 def token_digest(token: str, key: bytes) -> str:
-    """HMAC-SHA256 of a bearer token under one server-side key, as 64 hex characters.
-
-    Starts from a copy of an HMAC already keyed with ``key`` (kept per key, in this process
-    only, beside the settings that hold the key anyway): setting up a new one costs more than
-    hashing the token, on a path that runs for every presented secret."""
-    keyed = _keyed_macs.get(key)
-    if keyed is None:
-        if len(_keyed_macs) >= 16:  # keys come from settings: a handful, unless tests churn
-            _keyed_macs.clear()
-        keyed = _keyed_macs[key] = hmac.new(key, digestmod=hashlib.sha256)
-    mac = keyed.copy()
-    mac.update(token.encode("ascii"))
-    return mac.hexdigest()
+    """HMAC-SHA256 of a bearer token under one server-side key, as 64 hex characters."""
+    return hmac.new(key, token.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def token_digests(token: str, keyring: Keyring) -> list[tuple[str, str]]:
     """``(key_id, digest)`` under every key, newest first: what verification looks up.
 
     Older keys stay in the ring so that tokens stored under them still verify until rotated.
+    Each digest is ``token_digest``'s, started from a copy of the ring's HMAC already keyed
+    with that key: keying a new one costs more than hashing the token, on a path that runs
+    for every presented secret.
     """
-    return [(key_id, token_digest(token, key)) for key_id, key in keyring.keys]
+    message = token.encode("ascii")
+    digests = []
+    for (key_id, _), keyed in zip(keyring.keys, keyring._keyed, strict=True):
+        mac = keyed.copy()
+        mac.update(message)
+        digests.append((key_id, mac.hexdigest()))
+    return digests
 
 
 def digest_matches(expected: str, candidate: str) -> bool:
