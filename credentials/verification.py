@@ -15,6 +15,7 @@ answers; ``verify_bearers`` then reads that answer instead of asking again.
 from __future__ import annotations
 
 import json
+import logging
 import select
 import uuid
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ from psycopg.adapt import Transformer
 
 from . import crypto
 from .models import App, Credential, CredentialVersion, State
+
+logger = logging.getLogger(__name__)
 
 
 class VerifiedKey(NamedTuple):
@@ -109,13 +112,18 @@ def _fetch_rows(digests: list[str]) -> list[tuple]:
     sql = _lookup_sql(vendor, "?" if vendor == "sqlite" else "$", len(digests))
     try:
         return _run_lookup(conn, vendor, sql, params)
-    except (InterfaceError, OperationalError):
+    except (InterfaceError, OperationalError) as failed:
         # The health check below is taken as done instead of run: on PostgreSQL it is a
         # `SELECT 1` round trip, as dear as the lookup itself. A connection that died since
         # the last request fails here instead; outside a transaction the read is simply
         # retried once on a fresh connection, which is what the health check would have done.
         if conn.in_atomic_block:
             raise
+        # Said, so that a failure that is not a lost connection does not pass unseen behind
+        # a retry that works; only the error's class, never its text (it could quote values).
+        logger.warning(
+            "Key lookup failed (%s); retrying once on a new connection", type(failed).__name__
+        )
         conn.close()
         return _run_lookup(conn, vendor, sql, params)
 

@@ -103,10 +103,15 @@ def test_a_server_error_reaches_the_caller_as_djangos_own(issue):
     assert verify_bearer(issued.plaintext) is not None  # the connection is usable again
 
 
-def test_a_lost_connection_is_replaced_on_the_libpq_path_too(issue):
+def test_a_lost_connection_is_replaced_on_the_libpq_path_too(issue, caplog):
     issued = issue(Kind.API_KEY)
     assert verify_bearer(issued.plaintext) is not None
     old_pid = kill_this_connection()
+    caplog.clear()
     assert verify_bearer(issued.plaintext).version_id == issued.version.pk
     assert connection.connection.info.backend_pid != old_pid
+    retried = [r for r in caplog.records if r.name == "credentials.verification"]
+    assert [r.getMessage() for r in retried] == [
+        "Key lookup failed (OperationalError); retrying once on a new connection"
+    ]
     assert "keyturn_verify_3" in prepared_names()  # prepared anew on the new connection
