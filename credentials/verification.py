@@ -250,7 +250,7 @@ def prefetch_bearers(presented: Sequence[object], *, digests: list[list[str]] | 
     ``digests``, if given, must be ``bearer_digests(presented)`` (so they are hashed once).
     Returns the connection it was sent on, for ``discard_prefetch``, or None if not sent.
 
-    For introspection (``introspection.start_lookup_early``): the query is on its way while
+    For introspection (``introspection.introspection_fast_path``): the query is on its way while
     the rest of the request's middleware runs, and ``verify_bearers`` then only reads the
     answer, so the round trip to the server no longer adds to the request's time. The read
     happens when the request arrives, not later: a revoke committed before that is seen.

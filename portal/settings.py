@@ -70,11 +70,11 @@ MIDDLEWARE = [
     # --- end of security headers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # Introspection's database lookup is sent here, so that the server answers it while the
-    # middleware below runs (credentials/api/introspection.py): below the HTTPS redirect,
-    # static files, the security headers and CommonMiddleware's check of the host, above
-    # everything else.
-    "credentials.api.introspection.start_lookup_early",
+    # Introspection from machines (a POST without a cookie) is answered here, by the view
+    # itself: nothing below this line runs for it (credentials/api/introspection.py). Below
+    # the HTTPS redirect, static files, the security headers and CommonMiddleware's check of
+    # the host; middleware that must see every request goes above it.
+    "credentials.api.introspection.introspection_fast_path",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",

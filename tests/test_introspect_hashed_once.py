@@ -1,6 +1,6 @@
 """Introspection hashes its two secrets once per request, and keeps nothing of them after it.
 
-``start_lookup_early`` reads the caller's key and the form and hashes both secrets; the view
+``introspection_fast_path`` reads the caller's key and the form and hashes both secrets; the view
 takes those digests instead of hashing again. Both drop what the request held of the secrets
 when they are done, whichever of them ran.
 """
@@ -45,7 +45,7 @@ def test_the_request_keeps_nothing_of_the_secrets_afterwards(client, issue, call
 
 
 def test_without_the_middleware_the_view_hashes_and_forgets(client, issue, caller_key, hashed):
-    # A cookie makes start_lookup_early step aside: the view reads and hashes on its own.
+    # A cookie makes introspection_fast_path step aside: the view reads and hashes on its own.
     issued = issue(Kind.API_KEY)
     client.cookies["unrelated"] = "1"
     answer = introspect(client, issued.plaintext, caller_key)

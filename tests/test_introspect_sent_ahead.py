@@ -1,5 +1,5 @@
 """On PostgreSQL, introspection sends its lookup before the rest of the middleware runs
-(``start_lookup_early``, ``verification.prefetch_bearers``) and the view reads that answer.
+(``introspection_fast_path``, ``verification.prefetch_bearers``) and the view reads that answer.
 
 Outside a transaction only (as requests run), so these tests commit for real. Each checks
 that the answer read is the right one, that the connection is left free, and that whatever
@@ -17,7 +17,6 @@ import time
 import pytest
 from django.core.signals import got_request_exception
 from django.db import connection, transaction
-from django.http import HttpResponse
 from django.views.debug import ExceptionReporter
 from psycopg import pq
 
@@ -266,17 +265,19 @@ def test_a_host_the_portal_does_not_serve_gets_no_database_work(
     assert sent == []
 
 
-def short_circuit(get_response):
-    """A middleware that answers before the view runs (as a refusal would)."""
-    return lambda request: HttpResponse("refused", status=403)
-
-
 def test_an_answer_the_view_never_reads_is_dropped_with_the_request(
-    client, issue, caller_key, settings
+    client, issue, caller_key, monkeypatch
 ):
+    from credentials.api import introspection
+
     issued = issue(Kind.API_KEY)
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.test_introspect_sent_ahead.short_circuit"]
-    assert introspect(client, issued.plaintext, caller_key).status_code == 403
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the view failed before reading its answer")
+
+    monkeypatch.setattr(introspection, "verify_bearers", failing)
+    client.raise_request_exception = False
+    assert introspect(client, issued.plaintext, caller_key).status_code == 500
     assert connection_is_free()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")

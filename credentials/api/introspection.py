@@ -31,6 +31,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -82,7 +83,7 @@ def _introspect(request: HttpRequest) -> HttpResponse:
         problem = "The token parameter is missing."
     # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
     # anyway, since the token's own prefix says which kind it claims to be.
-    # The digests start_lookup_early computed for these same two secrets, if it did.
+    # The digests introspection_fast_path computed for these same two secrets, if it did.
     digests = request.__dict__.get("_keyturn_digests") if presented else None
     caller, found = verify_bearers([key, presented], digests=digests)
 
@@ -173,20 +174,29 @@ def _bearer_key(authorization: str | None) -> str | None:
     return key.strip()
 
 
-def start_lookup_early(get_response):
-    """Middleware: for an introspection request, send its database lookup before the rest of
-    the middleware runs (``verification.prefetch_bearers``), so that the server works on it
-    meanwhile; the view then only reads the answer.
+def introspection_fast_path(get_response):
+    """Middleware: answer an introspection request from a machine here, with the view itself,
+    instead of passing it down the rest of the middleware; on PostgreSQL, send its database
+    lookup first (``verification.prefetch_bearers``), so that the server works on it while the
+    view reads the form's answer and only has to read the rows.
+
+    A machine's request is a POST to the view's path that carries no cookie. Everything below
+    this middleware in ``MIDDLEWARE`` serves people signed in with a session: CSRF (the view
+    is exempt), authentication, two-factor, messages, session limits, X-Frame-Options (the
+    view sets it on its own answers), the two-factor gate and lockouts. None of it reads or
+    changes anything for a request without a cookie, and running it cost about a sixth of
+    the request's CPU (docs/benchmarks.md). So middleware placed below this one does not see
+    these requests: put anything that must see every request above it. A request with a
+    cookie, another method or another path goes down the whole stack as any other; so does
+    every request while ``ATOMIC_REQUESTS`` is on, so that the view runs in its transaction.
 
     Just below CommonMiddleware, which has refused a host the portal does not serve by then
-    (so such a request costs no database work, and the host is checked once), above CSRF,
-    authentication and everything after. Only for requests that carry no cookie, a
-    machine's: without a session cookie no sign-in middleware reads anything from the
-    database, so nothing else asks it while the answer is on its way. The bearer key, the
-    form and the digests of both secrets are read here once and kept on the request for the
-    view, until the view (or, if it never runs, this middleware) drops them; the digests are
-    not secrets but, like them, are never logged or cached. Anything unusual (another
-    method, a bad form, no bearer key) is left to the view exactly as before.
+    (so such a request costs no database work, and the host is checked once), and below the
+    security headers, the session middleware (which has nothing to save) and static files.
+    The bearer key, the form and the digests of both secrets are read here once and kept on
+    the request for the view, until the view (or, if it fails, this middleware) drops them;
+    the digests are not secrets but, like them, are never logged or cached. Anything unusual
+    (a bad form, no bearer key) is answered by the view exactly as before.
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
@@ -195,7 +205,7 @@ def start_lookup_early(get_response):
         if not path:
             path.append(_path_info_of("api:introspect"))
         machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
-        if request.path_info != path[0] or not machine_post:
+        if request.path_info != path[0] or not machine_post or _atomic_requests():
             return get_response(request)
         sent = None
         try:
@@ -209,13 +219,19 @@ def start_lookup_early(get_response):
                 # request-held copies (_caller_key, _form_fields), so these digests are theirs.
                 digests = request._keyturn_digests = verification.bearer_digests([key, token])
                 sent = verification.prefetch_bearers([key, token], digests=digests)
-            return get_response(request)
+            return introspect(request)
         finally:
             if sent is not None:
                 verification.discard_prefetch(sent)  # if the view never read it
             _forget_presented(request)
 
     return middleware
+
+
+def _atomic_requests() -> bool:
+    """Whether any database wraps each view in a transaction (``ATOMIC_REQUESTS``): Django's
+    handler does that below the middleware, so such requests take the whole stack."""
+    return any(database.get("ATOMIC_REQUESTS") for database in connections.settings.values())
 
 
 def _path_info_of(view_name: str) -> str | None:
@@ -230,7 +246,7 @@ def _path_info_of(view_name: str) -> str | None:
 def _form_fields(request: HttpRequest) -> dict[str, str]:
     """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong.
 
-    Read from the body once per request (``start_lookup_early`` may have read it already)."""
+    Read from the body once per request (``introspection_fast_path`` may have read it already)."""
     read = request.__dict__.get("_keyturn_form")
     if read is None:
         try:
@@ -297,6 +313,8 @@ def _json(status: int, payload: dict) -> HttpResponse:
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
+    # What XFrameOptionsMiddleware would add: introspection_fast_path answers without it.
+    response["X-Frame-Options"] = "DENY"
     return response
 
 
