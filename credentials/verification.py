@@ -6,17 +6,12 @@ the unique digest column, joined to its credential and app. The SELECT is writte
 and run on the driver's cursor (SQLite) or through libpq itself (PostgreSQL) because the ORM's
 query building, and even Django's cursor wrapper, cost more than the lookup itself on this path
 (see docs/benchmarks.md).
-
-On PostgreSQL the lookup can also be sent ahead (``prefetch_bearers``): introspection sends it
-as soon as the request's form is read, and the rest of the middleware runs while the server
-answers; ``verify_bearers`` then reads that answer instead of asking again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import select
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,7 +21,6 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 from psycopg import pq
 from psycopg.adapt import Transformer
 
@@ -172,11 +166,6 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
     ``wrap_database_errors`` to translate.
     """
     pg = conn.connection
-    values = [param.encode() for param in params]
-    sent = _take_sent(conn)
-    if sent is not None and (sent.pg is not pg or sent.values != values or not pg.autocommit):
-        _drain(sent.pg)  # sent for other secrets, or on a connection since replaced
-        sent = None
     if not pg.autocommit and pg.pgconn.transaction_status == pq.TransactionStatus.IDLE:
         # Django opened a transaction that psycopg has yet to BEGIN: let psycopg's cursor do
         # it, so that the read belongs to that transaction like any other query in it.
@@ -186,11 +175,10 @@ def _postgresql_rows(conn, sql: str, params: list[str], *, prepare: bool) -> lis
             return cursor.fetchall()
     kept = _kept(conn, pg)
     name = _statement_name(params)
+    values = [param.encode() for param in params]
     binary = pq.Format.BINARY
-    with pg.lock:
-        if sent is not None:  # sent ahead by prefetch_bearers: only its answer is left to read
-            result = _answer_to_sent(pg)
-        elif not prepare:
+    with pg.lock:  # psycopg lets other threads run while libpq waits for the server
+        if not prepare:
             result = pg.pgconn.exec_params(sql.encode(), values, result_format=binary)
         else:
             if name not in kept.prepared:
@@ -234,163 +222,6 @@ def _prepare(pg, kept: _OnConnection, name: bytes, sql: str) -> None:
     kept.prepared.add(name)
 
 
-# --------------------------------------------------------------------------- sent ahead
-
-
-class _Sent(NamedTuple):
-    """A lookup ``prefetch_bearers`` sent whose answer nobody has read yet."""
-
-    pg: object  # the psycopg connection it was sent on
-    values: list[bytes]  # its parameters: digests (never a secret) and the two states
-
-
-@sensitive_variables("presented")
-def prefetch_bearers(presented: Sequence[object], *, digests: list[list[str]] | None = None):
-    """Send the lookup that ``verify_bearers(presented)`` is about to make, without waiting.
-    ``digests``, if given, must be ``bearer_digests(presented)`` (so they are hashed once).
-    Returns the connection it was sent on, for ``discard_prefetch``, or None if not sent.
-
-    For introspection (``introspection.introspection_fast_path``): the query is on its way while
-    the rest of the request's middleware runs, and ``verify_bearers`` then only reads the
-    answer, so the round trip to the server no longer adds to the request's time. The read
-    happens when the request arrives, not later: a revoke committed before that is seen.
-
-    Only on PostgreSQL, on a connection already open, outside any transaction, without
-    ``ATOMIC_REQUESTS`` (the view's transaction would begin while the answer is on its way,
-    which psycopg refuses) and while nobody counts queries; anything else, or anything going
-    wrong here, leaves the lookup to ``verify_bearers`` as usual (which reports errors
-    properly). Until the answer is read,
-    any other query through Django's cursors reads and drops it first; ``discard_prefetch``
-    drops it at the end of the request if nobody read it. Whoever reads it waits for the
-    socket in Python, so other threads run meanwhile.
-    """
-    conn = connections[DEFAULT_DB_ALIAS]
-    if (
-        conn.vendor != "postgresql"
-        or conn.queries_logged
-        or conn.in_atomic_block
-        or conn.settings_dict.get("ATOMIC_REQUESTS")
-    ):
-        return None
-    every = _all_digests(bearer_digests(presented) if digests is None else digests)
-    if not every:
-        return None
-    discard_prefetch(conn)
-    try:
-        conn.validate_thread_sharing()
-        pg = conn.connection
-        if pg is None or pg.closed:
-            return None  # none open yet: the view opens it (once, and reports it if it fails)
-        conn.health_check_done = True  # as _run_lookup does; a dead connection fails there
-        if not pg.autocommit or pg.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-            return None
-        params = _lookup_params(every)
-        sql = _lookup_sql(conn.vendor, "$", len(every))
-        values = [param.encode() for param in params]
-        with pg.lock:
-            if settings.PORTAL_DB_PREPARED_STATEMENTS:
-                name = _statement_name(params)
-                kept = _kept(conn, pg)
-                if name not in kept.prepared:
-                    _prepare(pg, kept, name, sql)
-                pg.pgconn.send_query_prepared(name, values, result_format=pq.Format.BINARY)
-            else:
-                pg.pgconn.send_query_params(sql.encode(), values, result_format=pq.Format.BINARY)
-            # Recorded at once, so that whatever happens next drops the answer when it comes.
-            conn._keyturn_sent = _Sent(pg, values)
-            conn.execute_wrappers.append(_read_sent_first)
-            _flush(pg.pgconn)
-    except Exception:  # only the head start is lost: verify_bearers asks, and reports errors
-        discard_prefetch(conn)
-        return None
-    return conn
-
-
-def discard_prefetch(conn=None) -> None:
-    """Read and drop the answer to a lookup sent ahead that nobody read (end of request), on
-    ``conn`` (what ``prefetch_bearers`` returned) or the thread's default connection."""
-    sent = _take_sent(connections[DEFAULT_DB_ALIAS] if conn is None else conn)
-    if sent is not None:
-        _drain(sent.pg)
-
-
-def _take_sent(conn) -> _Sent | None:
-    sent = conn.__dict__.pop("_keyturn_sent", None)
-    if sent is not None and _read_sent_first in conn.execute_wrappers:
-        conn.execute_wrappers.remove(_read_sent_first)
-    return sent
-
-
-def _read_sent_first(execute, sql, params, many, context):
-    """Django's cursor on a connection with an unread answer: drop the answer first, or
-    libpq would refuse the new query (one command at a time)."""
-    sent = _take_sent(context["connection"])
-    if sent is not None:
-        _drain(sent.pg)
-    return execute(sql, params, many, context)
-
-
-def _answer_to_sent(pg):
-    """The answer to the query in flight on ``pg``; the connection is then free for the next
-    command. Raises psycopg's OperationalError if the connection is lost meanwhile."""
-    result = _next_result(pg.pgconn)
-    while _next_result(pg.pgconn) is not None:  # up to the end-of-command marker
-        pass
-    if result is None:
-        raise psycopg.OperationalError("the lookup sent ahead got no answer")
-    return result
-
-
-def _drain(pg) -> None:
-    """Read and drop whatever answer is on its way on ``pg``. A connection that broke
-    meanwhile is left as it is: its next use fails and is replaced as any broken one is."""
-    if pg.closed:
-        return
-    with pg.lock:
-        try:
-            while _next_result(pg.pgconn) is not None:
-                pass
-        except psycopg.Error:
-            pass
-
-
-def _next_result(pgconn):
-    """``PQgetResult`` once libpq has what it needs: it is busy again after each result until
-    the server's next message (the end-of-command marker among them) has come in."""
-    _wait_for_answer(pgconn)
-    return pgconn.get_result()
-
-
-def _wait_for_answer(pgconn) -> None:
-    """Wait until libpq holds the whole answer, reading it as it comes.
-
-    Waiting here, in ``poll``, lets other threads of the process run; ``PQgetResult`` would
-    wait inside libpq holding the GIL (psycopg's binary build calls it without releasing it,
-    as psycopg itself only calls it once the answer is in)."""
-    if not pgconn.is_busy():
-        return
-    pgconn.consume_input()  # what has come in already: often the whole answer, and no poll
-    poller = None
-    while pgconn.is_busy():
-        if poller is None:
-            poller = select.poll()
-            poller.register(pgconn.socket, select.POLLIN)
-        poller.poll()
-        pgconn.consume_input()
-
-
-def _flush(pgconn) -> None:
-    """Send what libpq has queued: psycopg's connections are non-blocking, so a query may not
-    leave in one go. While waiting to write, read what the server sends (libpq asks this)."""
-    poller = None
-    while pgconn.flush():
-        if poller is None:
-            poller = select.poll()
-            poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
-        if any(events & select.POLLIN for _, events in poller.poll()):
-            pgconn.consume_input()
-
-
 def verify_bearer(presented: object, *, now: datetime | None = None) -> VerifiedKey | None:
     """Return the active or retiring version ``presented`` belongs to, or None.
 
@@ -404,19 +235,15 @@ def verify_bearer(presented: object, *, now: datetime | None = None) -> Verified
 
 
 def verify_bearers(
-    presented: Sequence[object],
-    *,
-    now: datetime | None = None,
-    digests: list[list[str]] | None = None,
+    presented: Sequence[object], *, now: datetime | None = None
 ) -> list[VerifiedKey | None]:
     """``verify_bearer`` for several secrets at once, in one query: the answer for each, in order.
 
     For a request that carries two secrets (introspection: the caller's key and the token it
     asks about), this saves a round trip to the database; each answer is exactly what
-    ``verify_bearer`` would have given for that secret alone. ``digests``, if given, must be
-    ``bearer_digests(presented)``, computed earlier for the same secrets.
+    ``verify_bearer`` would have given for that secret alone.
     """
-    wanted = bearer_digests(presented) if digests is None else digests
+    wanted = bearer_digests(presented)
     every = _all_digests(wanted)
     if not every:
         return [None] * len(presented)
@@ -430,9 +257,7 @@ def verify_bearers(
 
 
 def bearer_digests(presented: Sequence[object]) -> list[list[str]]:
-    """Per secret, the digests it would be stored under (none if it is not well formed).
-    Digests only, not the secrets, so they may be kept for the rest of the request (though,
-    like the secrets, never logged or cached)."""
+    """Per secret, the digests it would be stored under (none if it is not well formed)."""
     keyring = settings.PORTAL_TOKEN_HASH_KEYS
     return [
         [digest for _, digest in crypto.token_digests(secret, keyring)]

@@ -1,8 +1,14 @@
 """On PostgreSQL the lookup goes through libpq itself: prepared once per connection, prepared
 again when the server forgets it, optionally unprepared, inside Django's transactions when it
-runs in one, and with the server's errors reaching the caller as Django's."""
+runs in one, with the server's errors reaching the caller as Django's, and without holding
+up the process's other threads while it waits."""
 
 import gc
+import os
+import shutil
+import subprocess
+import threading
+import time
 import weakref
 
 import pytest
@@ -115,3 +121,58 @@ def test_a_lost_connection_is_replaced_on_the_libpq_path_too(issue, caplog):
         "Key lookup failed (OperationalError); retrying once on a new connection"
     ]
     assert "keyturn_verify_3" in prepared_names()  # prepared anew on the new connection
+
+
+def hold_the_table_from_another_process(seconds):
+    """A psql process that locks the versions' table for ``seconds``: from outside this
+    process, so that its end does not need this process's GIL. Returns once it holds it."""
+    db = connection.settings_dict
+    locking = (
+        "BEGIN; LOCK TABLE credentials_credentialversion IN ACCESS EXCLUSIVE MODE; "
+        f"SELECT pg_sleep({seconds}); COMMIT;"
+    )
+    host, user = db["HOST"] or "127.0.0.1", db["USER"] or "postgres"
+    holder = subprocess.Popen(
+        ["psql", "-h", host, "-U", user, "-d", db["NAME"], "-c", locking],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PGPORT": str(db["PORT"] or 5432)},
+    )
+    with another_connection(autocommit=True) as other:
+        for _ in range(500):
+            held = other.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'credentials_credentialversion' AND l.mode = "
+                "'AccessExclusiveLock' AND l.granted"
+            ).fetchone()[0]
+            if held:
+                return holder
+            time.sleep(0.01)
+    holder.kill()
+    raise AssertionError("psql did not take the lock")
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="needs the psql client")
+def test_other_threads_run_while_the_lookup_waits_for_the_server(issue):
+    issued = issue(Kind.API_KEY)
+    verify_bearer(issued.plaintext)  # prepared, so that only the lookup itself waits
+    ticks = []
+    stop = threading.Event()
+
+    def ticking():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.002)
+
+    holder = hold_the_table_from_another_process(0.5)
+    ticker = threading.Thread(target=ticking)
+    ticker.start()
+    try:
+        started = len(ticks)
+        found = verify_bearer(issued.plaintext)  # held up on the server for about 0.5 s
+        waited = len(ticks) - started
+    finally:
+        stop.set()
+        ticker.join()
+        holder.wait(timeout=30)
+    assert found.version_id == issued.version.pk
+    assert waited >= 20  # about 250 in half a second; a held GIL lets through one or two

@@ -37,7 +37,7 @@ from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .. import ratelimit, usage, verification
+from .. import ratelimit, usage
 from ..verification import VerifiedKey, verify_bearers
 
 logger = logging.getLogger(__name__)
@@ -60,15 +60,12 @@ def introspect(request: HttpRequest) -> HttpResponse:
         response = _json(405, {"error": "invalid_request", "error_description": "Use POST."})
         response["Allow"] = "POST"
         return response
-    try:
-        return _introspect(request)
-    finally:
-        _forget_presented(request)  # the key and form kept on the request end with the view
+    return _introspect(request)
 
 
-@sensitive_variables("key", "presented", "digests")
+@sensitive_variables("key", "presented")
 def _introspect(request: HttpRequest) -> HttpResponse:
-    key = _caller_key(request)
+    key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
     if key is None:
         return _unauthorised(_REALM)  # no bearer credentials: RFC 6750 asks for no error code
 
@@ -83,9 +80,7 @@ def _introspect(request: HttpRequest) -> HttpResponse:
         problem = "The token parameter is missing."
     # token_type_hint is optional and only a hint (RFC 7662, 2.1): every kind is searched
     # anyway, since the token's own prefix says which kind it claims to be.
-    # The digests introspection_fast_path computed for these same two secrets, if it did.
-    digests = request.__dict__.get("_keyturn_digests") if presented else None
-    caller, found = verify_bearers([key, presented], digests=digests)
+    caller, found = verify_bearers([key, presented])
 
     if caller is None:
         return _unauthorised(
@@ -145,23 +140,6 @@ def _describe(found: VerifiedKey) -> dict:
     return answer
 
 
-def _forget_presented(request: HttpRequest) -> None:
-    """Drop what the request kept of the presented secrets (see _caller_key, _form_fields)."""
-    for name in ("_keyturn_key", "_keyturn_form", "_keyturn_digests"):
-        request.__dict__.pop(name, None)
-
-
-@sensitive_variables("key")
-def _caller_key(request: HttpRequest) -> str | None:
-    """``_bearer_key`` of the request's Authorization header, read once per request (the
-    middleware and the view both ask, and must see the same key)."""
-    try:
-        return request.__dict__["_keyturn_key"]
-    except KeyError:
-        key = request._keyturn_key = _bearer_key(request.META.get("HTTP_AUTHORIZATION"))
-        return key
-
-
 @sensitive_variables("authorization")
 def _bearer_key(authorization: str | None) -> str | None:
     """What follows ``Bearer`` in the Authorization header (possibly ""), or None if the
@@ -176,54 +154,36 @@ def _bearer_key(authorization: str | None) -> str | None:
 
 def introspection_fast_path(get_response):
     """Middleware: answer an introspection request from a machine here, with the view itself,
-    instead of passing it down the rest of the middleware; on PostgreSQL, send its database
-    lookup first (``verification.prefetch_bearers``), so that the server works on it while the
-    view reads the form's answer and only has to read the rows.
+    instead of passing it down the rest of the middleware.
 
     A machine's request is a POST to the view's path that carries no cookie. Everything below
     this middleware in ``MIDDLEWARE`` serves people signed in with a session: CSRF (the view
     is exempt), authentication, two-factor, messages, session limits, X-Frame-Options (the
     view sets it on its own answers), the two-factor gate and lockouts. None of it reads or
-    changes anything for a request without a cookie, and running it cost about a sixth of
-    the request's CPU (docs/benchmarks.md). So middleware placed below this one does not see
-    these requests: put anything that must see every request above it. A request with a
-    cookie, another method or another path goes down the whole stack as any other; so does
-    every request while ``ATOMIC_REQUESTS`` is on, so that the view runs in its transaction.
+    changes anything for a request without a cookie, and running it, with the URL
+    resolution, cost about a sixth of the request's CPU (docs/benchmarks.md). So middleware
+    placed below this one does not see these requests: put anything that must see every
+    request above it. A request with a cookie, another method or another path goes down the
+    whole stack as any other; so does every request while ``ATOMIC_REQUESTS`` is on, so that
+    the view runs in its transaction.
 
-    Just below CommonMiddleware, which has refused a host the portal does not serve by then
-    (so such a request costs no database work, and the host is checked once), and below the
-    security headers, the session middleware (which has nothing to save) and static files.
-    The bearer key, the form and the digests of both secrets are read here once and kept on
-    the request for the view, until the view (or, if it fails, this middleware) drops them;
-    the digests are not secrets but, like them, are never logged or cached. Anything unusual
-    (a bad form, no bearer key) is answered by the view exactly as before.
+    Just below CommonMiddleware, which has refused a host the portal does not serve by then,
+    and so below the HTTPS redirect, static files, the security headers and the session
+    middleware (which has nothing to save for a request without a cookie).
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
-    @sensitive_variables("key", "token", "presented")
     def middleware(request: HttpRequest) -> HttpResponse:
         if not path:
             path.append(_path_info_of("api:introspect"))
-        machine_post = request.method == "POST" and not request.META.get("HTTP_COOKIE")
-        if request.path_info != path[0] or not machine_post or _atomic_requests():
-            return get_response(request)
-        sent = None
-        try:
-            key = _caller_key(request)
-            try:
-                token = _form_fields(request).get("token") if key is not None else None
-            except BadRequest:
-                token = None  # the view answers it
-            if token:
-                # Hashed once for both: the view reads the key and the form from the same
-                # request-held copies (_caller_key, _form_fields), so these digests are theirs.
-                digests = request._keyturn_digests = verification.bearer_digests([key, token])
-                sent = verification.prefetch_bearers([key, token], digests=digests)
+        if (
+            request.path_info == path[0]
+            and request.method == "POST"
+            and not request.META.get("HTTP_COOKIE")
+            and not _atomic_requests()
+        ):
             return introspect(request)
-        finally:
-            if sent is not None:
-                verification.discard_prefetch(sent)  # if the view never read it
-            _forget_presented(request)
+        return get_response(request)
 
     return middleware
 
@@ -238,29 +198,13 @@ def _path_info_of(view_name: str) -> str | None:
     try:
         # reverse() puts the script prefix (a deployment under /some/path) in front.
         return "/" + reverse(view_name).removeprefix(get_script_prefix())
-    except NoReverseMatch:  # a URLconf without the view (some tests): never sent ahead
+    except NoReverseMatch:  # a URLconf without the view (some tests): nothing to answer here
         return None
 
 
-@sensitive_variables("read")
-def _form_fields(request: HttpRequest) -> dict[str, str]:
-    """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong.
-
-    Read from the body once per request (``introspection_fast_path`` may have read it already)."""
-    read = request.__dict__.get("_keyturn_form")
-    if read is None:
-        try:
-            read = _read_form(request)
-        except BadRequest as bad_form:
-            read = str(bad_form)
-        request._keyturn_form = read
-    if isinstance(read, str):
-        raise BadRequest(read)
-    return read
-
-
 @sensitive_variables("body", "fields")
-def _read_form(request: HttpRequest) -> dict[str, str]:
+def _form_fields(request: HttpRequest) -> dict[str, str]:
+    """The form's fields, each at most once (RFC 6749, 3.1), or BadRequest saying what is wrong."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("Send the token form-encoded (application/x-www-form-urlencoded).")
     charset = request.content_params.get("charset", "utf-8").lower()
