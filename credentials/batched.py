@@ -39,7 +39,10 @@ _lock = threading.Lock()
 # Per Redis client: the key function of the cache the changes are for (a sender thread's own
 # cache could be configured otherwise), and what that client has yet to receive, summed.
 _queued: dict[object, tuple[object, counters.Changes]] = {}
-_sender_pid: int | None = None  # the process whose sender thread is running
+# Whether this process's sender thread is running: set when it starts, cleared in a forked
+# child (which has no threads but the one that forked). A flag rather than a comparison of
+# process ids, which would cost a system call on every use.
+_sender_running = False
 
 
 def add_later(changes: counters.Changes) -> None:
@@ -56,7 +59,7 @@ def add_later(changes: counters.Changes) -> None:
         for key, delta in changes.deltas.items():
             deltas[key] = deltas.get(key, 0) + delta
         queued[1].values.update(changes.values)
-    if _sender_pid != os.getpid():
+    if not _sender_running:
         _start_sender()
 
 
@@ -82,14 +85,11 @@ def forget() -> None:
 
 
 def _start_sender() -> None:
-    global _sender_pid
-    pid = os.getpid()
-    if _sender_pid == pid:
-        return
+    global _sender_running
     with _lock:
-        if _sender_pid == pid:
+        if _sender_running:
             return
-        _sender_pid = pid
+        _sender_running = True
     # A daemon thread: it never holds up the process's exit (the atexit hook sends the rest).
     threading.Thread(target=_send_forever, name="keyturn-counters", daemon=True).start()
 
@@ -103,9 +103,10 @@ def _send_forever() -> None:
 def _after_fork_in_child() -> None:
     # A forked worker starts with nothing queued (the parent sends its own) and its own lock
     # (the parent's may have been held by a thread that does not exist in the child).
-    global _lock, _queued
+    global _lock, _queued, _sender_running
     _lock = threading.Lock()
     _queued = {}
+    _sender_running = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 
 import pytest
 from django.core.cache import cache
@@ -34,6 +35,19 @@ def test_a_forked_child_does_not_send_what_its_parent_queued(redis_cache):
     assert os.waitstatus_to_exitcode(status) == 0
     batched.send_now()
     assert cache.get("uses") == 1
+
+
+def test_a_forked_child_starts_a_sender_of_its_own(redis_cache):
+    batched.add_later(counters.Changes({"uses": 1}, {}))  # the parent's sender is running
+    assert batched._sender_running
+    child = os.fork()
+    if child == 0:  # the child: the parent's thread did not come along, so it starts one
+        none_yet = not batched._sender_running
+        batched.add_later(counters.Changes({"uses": 1}, {}))
+        started = any(thread.name == "keyturn-counters" for thread in threading.enumerate())
+        os._exit(0 if none_yet and started else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_failed_send_is_logged_by_its_size_and_lost(redis_cache, monkeypatch, caplog):

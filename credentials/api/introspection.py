@@ -118,7 +118,27 @@ def _answer(caller: VerifiedKey, found: VerifiedKey | None, problem: str | None)
         return _json(400, {"error": "invalid_request", "error_description": problem})
     if found is None:
         return _no_store(HttpResponse(_INACTIVE, content_type="application/json"))
-    return _json(200, _describe(found))
+    return _no_store(HttpResponse(_active_body(found), content_type="application/json"))
+
+
+_bodies: dict[VerifiedKey, bytes] = {}  # the JSON answer for a verified row, made once
+
+
+def _active_body(found: VerifiedKey) -> bytes:
+    """The JSON of ``_describe(found)``, encoded once per distinct row.
+
+    The answer is a function of the row alone (every field of ``found`` is the database's, read
+    by this request's lookup), so a row that is unchanged since the last request gets the same
+    bytes, and a changed one (revoked, retiring, expiry moved, scopes edited) is a new key. It
+    holds what the answer holds, public ids and scopes, never a secret or a digest; bounded,
+    so that many distinct keys cannot grow it without end."""
+    body = _bodies.get(found)
+    if body is None:
+        body = json.dumps(_describe(found)).encode()
+        if len(_bodies) >= 1024:
+            _bodies.clear()
+        _bodies[found] = body
+    return body
 
 
 def _describe(found: VerifiedKey) -> dict:
