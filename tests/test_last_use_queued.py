@@ -42,10 +42,13 @@ def test_a_forked_child_starts_a_sender_of_its_own(redis_cache):
     assert batched._sender_running
     child = os.fork()
     if child == 0:  # the child: the parent's thread did not come along, so it starts one
-        none_yet = not batched._sender_running
-        batched.add_later(counters.Changes({"uses": 1}, {}))
-        started = any(thread.name == "keyturn-counters" for thread in threading.enumerate())
-        os._exit(0 if none_yet and started else 1)
+        try:
+            none_yet = not batched._sender_running
+            batched.add_later(counters.Changes({"uses": 1}, {}))
+            started = any(t.name == "keyturn-counters" for t in threading.enumerate())
+            os._exit(0 if none_yet and started else 1)
+        finally:
+            os._exit(2)  # never back into pytest from the child
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 

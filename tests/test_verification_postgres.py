@@ -131,11 +131,12 @@ def hold_the_table_from_another_process(seconds):
         "BEGIN; LOCK TABLE credentials_credentialversion IN ACCESS EXCLUSIVE MODE; "
         f"SELECT pg_sleep({seconds}); COMMIT;"
     )
-    host, user = db["HOST"] or "127.0.0.1", db["USER"] or "postgres"
+    # Connected as another_connection is: whatever the settings leave out, libpq's defaults.
+    given = {"PGHOST": db["HOST"], "PGPORT": db["PORT"], "PGUSER": db["USER"]}
+    given["PGPASSWORD"] = db["PASSWORD"]
+    env = {**os.environ, **{name: str(value) for name, value in given.items() if value}}
     holder = subprocess.Popen(
-        ["psql", "-h", host, "-U", user, "-d", db["NAME"], "-c", locking],
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "PGPORT": str(db["PORT"] or 5432)},
+        ["psql", "-d", db["NAME"], "-c", locking], stdout=subprocess.DEVNULL, env=env
     )
     with another_connection(autocommit=True) as other:
         for _ in range(500):
