@@ -18,7 +18,8 @@ empty) and measures:
 Run it with ``.venv/bin/python bench/deliveries.py [--events N]``, on SQLite by default or on
 PostgreSQL with ``DATABASE_URL=postgres://...``. It uses a database of its own (created and
 dropped, as ``bench/verify.py`` does: ``var/bench_deliveries.sqlite3`` or
-``keyturn_bench_deliveries``). It prints figures; it never fails on a timing.
+``keyturn_bench_deliveries``). It prints figures and never fails on a timing; it exits with
+status 1 when a delivery was lost or a message arrived more than once (CI runs it).
 """
 
 from __future__ import annotations
@@ -165,6 +166,11 @@ def main() -> None:
         report(database.describe(), results)
     finally:
         step("drop the scratch database", database.drop)
+    failed = [
+        r["workers"] for r in results if not r["exactly_once"] or r["delivered"] != r["events"]
+    ]
+    if failed:
+        sys.exit(f"Not every event was delivered exactly once (workers: {failed}).")
 
 
 def report(where: str, results: list[dict]) -> None:
