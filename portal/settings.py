@@ -70,10 +70,10 @@ MIDDLEWARE = [
     # --- end of security headers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # Introspection from machines (a POST without a cookie) is answered here, by the view
-    # itself: nothing below this line runs for it (credentials/api/introspection.py). Below
-    # the HTTPS redirect, static files, the security headers and CommonMiddleware's check of
-    # the host; middleware that must see every request goes above it.
+    # Introspection from machines (a POST without the portal's own cookies) is answered here,
+    # by the view itself: nothing below this line runs for it (credentials/api/introspection.py).
+    # Below the HTTPS redirect, static files, the security headers and CommonMiddleware's check
+    # of the host; middleware that must see every request goes above it.
     "credentials.api.introspection.introspection_fast_path",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

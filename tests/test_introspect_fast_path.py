@@ -2,8 +2,9 @@
 middleware: what is below it (sessions' sign-in, two-factor, messages, lockouts) never runs for
 it, and the answer is the one the whole stack would have given, headers and all.
 
-Any request that is not a machine's (a cookie, another method, another path), and every
-request while ``ATOMIC_REQUESTS`` is on, still goes down the whole stack.
+Any request that is not a machine's (one of the portal's own cookies, another method, another
+path), and every request while ``ATOMIC_REQUESTS`` is on, still goes down the whole stack. A
+cookie the portal does not read (a load balancer's) leaves a machine's request a machine's.
 """
 
 import sys
@@ -54,22 +55,55 @@ def test_everything_else_takes_the_whole_stack(client, seen, token, caller_key):
 
 
 @pytest.mark.parametrize(
+    "cookie",
+    [
+        pytest.param("sessionid=not-a-session", id="session"),
+        pytest.param("csrftoken=abc", id="csrf"),
+        pytest.param("messages=abc", id="messages"),
+        pytest.param("AWSALB=stick; sessionid =spaced", id="session after another"),
+        pytest.param("lb=sessionid", id="a name inside a value"),  # a false match: still right
+    ],
+)
+def test_a_portal_cookie_takes_the_whole_stack(client, seen, token, caller_key, cookie):
+    assert introspect(client, token, caller_key, HTTP_COOKIE=cookie).json()["active"] is True
+    assert seen == [("POST", URL)]
+
+
+def test_the_cookie_names_follow_the_settings(client, seen, token, caller_key, settings):
+    settings.SESSION_COOKIE_NAME = "keyturn_session"
+    settings.CSRF_COOKIE_NAME = "keyturn_csrf"
+    introspect(client, token, caller_key, HTTP_COOKIE="keyturn_session=x")
+    introspect(client, token, caller_key, HTTP_COOKIE="keyturn_csrf=x")
+    assert seen == [("POST", URL), ("POST", URL)]
+    introspect(client, token, caller_key, HTTP_COOKIE="sessionid=x; csrftoken=y")  # not ours now
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
     "ask",
     [
         pytest.param(lambda token, caller: (token, caller), id="active"),
         pytest.param(lambda token, caller: ("ktak_nothing_like_a_key", caller), id="inactive"),
         pytest.param(lambda token, caller: (token, None), id="no key"),
         pytest.param(lambda token, caller: (token, "ktak_unknown"), id="unknown key"),
+        # Cookies the portal does not read keep a machine's request on the fast path.
+        pytest.param(lambda token, caller: (token, caller, "AWSALB=node-2"), id="lb cookie"),
+        pytest.param(lambda token, caller: (token, caller, "a=1; _ga=GA1.2; b=x"), id="cookies"),
+        pytest.param(lambda token, caller: (token, caller, ""), id="empty cookie header"),
     ],
 )
 def test_the_answer_is_the_one_the_whole_stack_gives(seen, token, caller_key, ask, monkeypatch):
-    presented, caller = ask(token, caller_key)
-    fast = introspect(Client(), presented, caller)
+    presented, caller, *cookie = ask(token, caller_key)
+    extra = {"HTTP_COOKIE": cookie[0]} if cookie else {}
+    fast = introspect(Client(), presented, caller, **extra)
     assert seen == []
     # The same request down the whole stack: with a transaction per request it goes there.
     monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
-    slow = introspect(Client(), presented, caller)
+    slow = introspect(Client(), presented, caller, **extra)
     assert seen == [("POST", URL)]
+    assert "Set-Cookie" not in fast.headers
+    if cookie:  # the caller and token are both good in these cases
+        assert fast.json()["active"] is True
     assert fast.status_code == slow.status_code
     assert fast.content == slow.content
     assert dict(fast.headers) == dict(slow.headers)

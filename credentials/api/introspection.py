@@ -31,6 +31,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_script_prefix, reverse
@@ -176,20 +177,21 @@ def introspection_fast_path(get_response):
     """Middleware: answer an introspection request from a machine here, with the view itself,
     instead of passing it down the rest of the middleware.
 
-    A machine's request is a POST to the view's path that carries no cookie. Everything below
-    this middleware in ``MIDDLEWARE`` serves people signed in with a session: CSRF (the view
-    is exempt), authentication, two-factor, messages, session limits, X-Frame-Options (the
-    view sets it on its own answers), the two-factor gate and lockouts. None of it reads or
-    changes anything for a request without a cookie, and running it, with the URL
-    resolution, cost about a sixth of the request's CPU (docs/benchmarks.md). So middleware
-    placed below this one does not see these requests: put anything that must see every
-    request above it. A request with a cookie, another method or another path goes down the
-    whole stack as any other; so does every request while ``ATOMIC_REQUESTS`` is on, so that
-    the view runs in its transaction.
+    A machine's request is a POST to the view's path that carries none of the portal's own
+    cookies (``_carries_portal_cookie``). Everything below this middleware in ``MIDDLEWARE``
+    serves people signed in with a session: CSRF (the view is exempt), authentication,
+    two-factor, messages, session limits, X-Frame-Options (the view sets it on its own
+    answers), the two-factor gate and lockouts. None of it reads or changes anything for a
+    request without those cookies, and running it, with the URL resolution, cost about a
+    sixth of the request's CPU (docs/benchmarks.md). So middleware placed below this one does
+    not see these requests: put anything that must see every request above it. A request
+    with a portal cookie, another method or another path goes down the whole stack as any
+    other; so does every request while ``ATOMIC_REQUESTS`` is on, so that the view runs in
+    its transaction.
 
     Just below CommonMiddleware, which has refused a host the portal does not serve by then,
     and so below the HTTPS redirect, static files, the security headers and the session
-    middleware (which has nothing to save for a request without a cookie).
+    middleware (which has nothing to save for a request without a session cookie).
     """
     path = []  # the view's path_info, looked up at the first request (the URLconf is loaded)
 
@@ -199,13 +201,27 @@ def introspection_fast_path(get_response):
         if (
             request.path_info == path[0]
             and request.method == "POST"
-            and not request.META.get("HTTP_COOKIE")
+            and not _carries_portal_cookie(request.META.get("HTTP_COOKIE"))
             and not _atomic_requests()
         ):
             return introspect(request)
         return get_response(request)
 
     return middleware
+
+
+def _carries_portal_cookie(header: str | None) -> bool:
+    """Whether a Cookie header may hold a cookie that the middleware below the fast path
+    reads: the session's (sign-in, two-factor, session limits), CSRF's, or the messages'.
+
+    Any other cookie changes nothing below (a load balancer's stickiness cookie, say), so a
+    machine's request that carries one still takes the fast path. A name found anywhere in
+    the header counts, even inside another cookie's name or value: a false match costs only
+    the whole stack, and the answer is the same."""
+    if not header:
+        return False
+    names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, CookieStorage.cookie_name)
+    return any(name in header for name in names)
 
 
 def _atomic_requests() -> bool:
