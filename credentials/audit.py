@@ -36,7 +36,7 @@ ACTIONS = (
     "rotation.started", "rotation.resumed", "rotation.step_completed", "rotation.check_failed",
     "rotation.stepped_back", "rotation.completed", "rotation.abandoned",
     "user.created", "user.updated", "user.password_changed",
-    "user.session_expired",
+    "user.signed_in", "user.session_expired",
     "audit.exported", "audit.verified",
     "api.read",
     "webhook.test_sent", "webhook.resent",
@@ -44,6 +44,7 @@ ACTIONS = (
     "user.two_factor_enrolled", "user.two_factor_reset", "user.backup_codes_generated",
     "user.backup_code_used", "user.locked_out", "user.unlocked",
     "user.totp_seed_reencrypted",
+    "role.created", "role.updated", "role.deleted",
 )  # fmt: skip
 _USER_AGENT_MAX = 300
 

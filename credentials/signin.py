@@ -1,9 +1,11 @@
-"""Signing in to the portal: the second-factor gate, and the hooks django-axes calls.
+"""Signing in to the portal: the second-factor gate, the sign-in record, and the hooks
+django-axes calls.
 
 ``TwoFactorMiddleware`` keeps a session that passed the password but not the second factor
 inside the verify or enrol page (and logout): no other admin page, not even a reveal URL,
-runs for it. The rest is what ``settings`` names for axes: the client address (REMOTE_ADDR
-alone), the lockout page, and the audit record when a lock begins.
+runs for it. Each sign-in is recorded in the audit trail once, when the session gets in
+(``record_sign_in``). The rest is what ``settings`` names for axes: the client address
+(REMOTE_ADDR alone), the lockout page, and the audit record when a lock begins.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.signals import user_locked_out
 from django.contrib import admin
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from . import crypto
+from . import audit, crypto
 from .audit import Actor
 from .lifecycle import lockout
 from .lifecycle.two_factor import second_factor_step
@@ -96,6 +99,28 @@ def record_failed_code(request, username: str) -> bool:
 def is_locked_out(request, username: str) -> bool:
     """True while the username or the client's address is locked out."""
     return not AxesProxyHandler.is_allowed(request, {"username": username})
+
+
+def record_sign_in(request, user, *, second_factor: str | None) -> None:
+    """Write ``user.signed_in`` for a sign-in that has just got in: from where (the client's
+    address and browser, as every event by a person records them) and with which second
+    factor (``"authenticator app"``, ``"backup code"``, or None for a password alone, where
+    no second factor is required). Called once per sign-in: at the password when no second
+    factor is owed, else by the two-factor pages once the code is accepted."""
+    with transaction.atomic():
+        audit.append(
+            actor=Actor.for_user(user, request),
+            action="user.signed_in",
+            target=user,
+            details={"second_factor": second_factor},
+        )
+
+
+@receiver(user_logged_in, dispatch_uid="keyturn.signin.record_password_only")
+def _record_sign_in_at_password(sender, request, user, **kwargs):
+    # A sign-in that owes a second factor is not in yet: the verify or enrol page records it.
+    if second_factor_step(user) is None:
+        record_sign_in(request, user, second_factor=None)
 
 
 @receiver(user_locked_out)

@@ -1,4 +1,4 @@
-"""People: Django's user pages, with every change written to the audit trail.
+"""People and roles: Django's user and group pages, with every change written to the audit trail.
 
 Every page that changes a person or a role group (add, change, delete, password, the bulk
 delete) needs the sudo window open (``credentials/sudo.py``); the lists themselves do not.
@@ -54,13 +54,89 @@ class SudoPages(sudo.SudoActions):
         return super().delete_view(request, object_id, extra_context)
 
 
+class AuditedDeletes:
+    """Deleting, one object or through the bulk action, writes an audit event per object in
+    the transaction of the delete: no record, no delete."""
+
+    def deleted_event(self, obj) -> tuple[str, dict]:
+        """The action and details to record for ``obj``, read before it goes."""
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._audit_deleted(request, obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                self._audit_deleted(request, obj)
+            super().delete_queryset(request, queryset)
+
+    def _audit_deleted(self, request, obj):
+        action, details = self.deleted_event(obj)
+        audit.append(
+            actor=Actor.for_user(request.user, request), action=action, target=obj, details=details
+        )
+
+
+def _permission_names(group: Group) -> set[str]:
+    """The group's permissions as ``app_label.codename``, the form ``roles.ROLES`` uses."""
+    return {
+        f"{app_label}.{codename}"
+        for app_label, codename in group.permissions.values_list(
+            "content_type__app_label", "codename"
+        )
+    }
+
+
 @admin.register(Group)
-class KeyturnGroupAdmin(SudoPages, GroupAdmin):
-    """The role groups: what each role may do. Only superusers may change them."""
+class KeyturnGroupAdmin(SudoPages, AuditedDeletes, GroupAdmin):
+    """The role groups: what each role may do. Only superusers may change them.
+
+    Each change is audited with the permissions the role held before and after it, in the
+    transaction the admin saves it in, so an auditor can tell who widened a role and when.
+    """
+
+    def save_model(self, request, obj, form, change):
+        # Read before the form saves the permissions (in save_related).
+        stored = Group.objects.get(pk=obj.pk) if change else None
+        request._keyturn_group_change = {
+            "before": _permission_names(stored) if stored else set(),
+            "name_before": stored.name if stored else None,
+        }
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        group = form.instance
+        record = getattr(request, "_keyturn_group_change", {"before": set(), "name_before": None})
+        before, after = record["before"], _permission_names(group)
+        details = {
+            "changed": sorted(form.changed_data),
+            "permissions": sorted(after),
+            "added": sorted(after - before),
+            "removed": sorted(before - after),
+        }
+        if record["name_before"] not in (None, group.name):
+            details["renamed_from"] = record["name_before"]
+        audit.append(
+            actor=Actor.for_user(request.user, request),
+            action="role.updated" if change else "role.created",
+            target=group,
+            details=details,
+        )
+
+    def deleted_event(self, group):
+        return "role.deleted", {
+            "permissions": sorted(_permission_names(group)),
+            # Ids, not usernames: the trail refuses any text shaped like a secret.
+            "member_ids": sorted(group.user_set.values_list("pk", flat=True)),
+        }
 
 
 @admin.register(User)
-class KeyturnUserAdmin(SudoPages, UserAdmin):
+class KeyturnUserAdmin(SudoPages, AuditedDeletes, UserAdmin):
     """Who may sign in and with which role. Password hashes never reach the audit trail.
 
     Administrators manage people through the role groups. Only a superuser may make or touch
@@ -148,24 +224,8 @@ class KeyturnUserAdmin(SudoPages, UserAdmin):
             },
         )
 
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            self._audit_deleted(request, obj)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for user in queryset:
-                self._audit_deleted(request, user)
-            super().delete_queryset(request, queryset)
-
-    def _audit_deleted(self, request, user):
-        audit.append(
-            actor=Actor.for_user(request.user, request),
-            action="user.deleted",
-            target=user,
-            details={"groups": sorted(user.groups.values_list("name", flat=True))},
-        )
+    def deleted_event(self, user):
+        return "user.deleted", {"groups": sorted(user.groups.values_list("name", flat=True))}
 
     def _audited_password_change(self, request, id, form_url):
         with transaction.atomic():

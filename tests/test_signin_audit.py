@@ -1,0 +1,94 @@
+"""Each sign-in is in the audit trail once, when the session gets in: from where, and with
+which second factor. A password that still owes a code, a wrong password and a wrong code
+record no sign-in."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from credentials.audit import Actor, verify_chain
+from credentials.lifecycle import two_factor
+from credentials.models import AuditEvent
+from tests.signin import (
+    PASSWORD,
+    enrol_authenticator,
+    key_from_base32,
+    password_login,
+    submit_code,
+    totp,
+)
+
+pytestmark = pytest.mark.django_db
+SECRET = re.compile(r'<code id="kt-totp-secret" class="kt-code">([A-Z2-7 ]+)</code>')
+
+
+def sign_ins():
+    return list(AuditEvent.objects.filter(action="user.signed_in").order_by("seq"))
+
+
+@pytest.fixture
+def required(settings):
+    settings.PORTAL_2FA_REQUIRED = True
+
+
+def test_a_password_alone_is_recorded_where_no_second_factor_is_owed(client, security_user):
+    response = password_login(client, security_user.username, ip="192.0.2.7")
+    assert response.status_code == 302
+    (event,) = sign_ins()
+    assert (event.target_type, event.target_id) == ("user", str(security_user.pk))
+    assert (event.actor_type, event.actor_id) == ("user", str(security_user.pk))
+    assert event.ip == "192.0.2.7"
+    assert event.details == {"second_factor": None}
+    assert verify_chain().ok
+
+
+def test_a_wrong_password_records_no_sign_in(client, security_user):
+    response = password_login(client, security_user.username, password="not the password")
+    assert response.status_code == 200
+    assert sign_ins() == []
+
+
+def test_a_code_sign_in_is_recorded_once_the_code_is_accepted(client, required, security_user):
+    device = enrol_authenticator(security_user)
+    password_login(client, security_user.username)
+    assert sign_ins() == []  # the password alone is not in yet
+    submit_code(client, "000000" if totp(device.bin_key) != "000000" else "111111")
+    assert sign_ins() == []
+    submit_code(client, totp(device.bin_key))
+    (event,) = sign_ins()
+    assert event.details == {"second_factor": "authenticator app"}
+    client.get(reverse("admin:index"))
+    assert len(sign_ins()) == 1  # using the session is not signing in again
+
+
+def test_a_backup_code_sign_in_says_so(client, required, security_user):
+    enrol_authenticator(security_user)
+    code = two_factor.backup_codes_generate(actor=Actor.system("tests"), user=security_user)[0]
+    password_login(client, security_user.username)
+    submit_code(client, code)
+    (event,) = sign_ins()
+    assert event.details == {"second_factor": "backup code"}
+    events = AuditEvent.objects.all()
+    trail = " ".join(f"{e.details} {e.target_label} {e.actor_label}" for e in events)
+    assert code not in trail and PASSWORD not in trail
+
+
+def test_enrolling_at_a_required_first_sign_in_records_it(client, required, security_user):
+    password_login(client, security_user.username)
+    page = client.get(reverse("admin:two_factor_enrol"))
+    key = key_from_base32(SECRET.search(page.content.decode()).group(1))
+    assert sign_ins() == []
+    client.post(reverse("admin:two_factor_enrol"), {"code": totp(key)})
+    (event,) = sign_ins()
+    assert event.details == {"second_factor": "authenticator app"}
+
+
+def test_enrolling_of_ones_own_accord_once_in_is_not_a_second_sign_in(client, security_user):
+    password_login(client, security_user.username)
+    page = client.get(reverse("admin:two_factor_enrol"))
+    key = key_from_base32(SECRET.search(page.content.decode()).group(1))
+    client.post(reverse("admin:two_factor_enrol"), {"code": totp(key)})
+    assert AuditEvent.objects.filter(action="user.two_factor_enrolled").count() == 1
+    (event,) = sign_ins()
+    assert event.details == {"second_factor": None}
