@@ -21,13 +21,32 @@ env = environ.Env()
 # Values already in the environment win over the file, so CI can point at another database.
 environ.Env.read_env(env.str("KEYTURN_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
+_PROBLEMS: list[str] = []
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "ok"})  # what django-environ reads as true
+_FALSE = frozenset({"0", "false", "no", "off", "n"})
+
+
+def _switch(name: str, default: bool) -> bool:
+    """An on/off setting. Anything but a recognised word stops start-up naming it: a typo
+    (``PORTAL_2FA_REQUIRED=ture``) must not quietly read as off, as ``env.bool`` reads it."""
+    raw = env.str(name, default="\0unset")  # not None: an empty value would read as None too
+    if raw == "\0unset":
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    # A short typo is worth repeating; anything longer may be a value pasted on the wrong line.
+    got = repr(raw) if len(raw) <= 8 else f"a value of {len(raw)} characters"
+    _PROBLEMS.append(f"{name} must be true or false (1/0, yes/no, on/off), not {got}.")
+    return default
+
+
+DEBUG = _switch("DEBUG", False)
 
 # `generate_keys` is the command that makes the keys; it must run before any exist.
 _GENERATING_KEYS = sys.argv[1:2] == ["generate_keys"]
 # Missing keys are tolerated (with public, worthless stand-ins) only in DEBUG; malformed never.
 _LENIENT = DEBUG or _GENERATING_KEYS
-_PROBLEMS: list[str] = []
 PORTAL_DEV_KEYS_IN_USE: list[str] = []  # stand-ins in use: a system check warns about them
 _HOW = "Generate a fresh set with `python manage.py generate_keys` and put it in .env."
 
@@ -160,7 +179,7 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # PostgreSQL: run the key-verification lookup as a named prepared statement (Django's own
 # queries are never prepared). Turn off behind PgBouncer older than 1.21 in transaction mode.
-PORTAL_DB_PREPARED_STATEMENTS = env.bool("PORTAL_DB_PREPARED_STATEMENTS", default=True)
+PORTAL_DB_PREPARED_STATEMENTS = _switch("PORTAL_DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
@@ -211,7 +230,7 @@ STORAGES = {
 
 # --------------------------------------------------------------------------- transport security
 
-_SECURE = not DEBUG and env.bool("PORTAL_HTTPS", default=True)
+_SECURE = _switch("PORTAL_HTTPS", True) and not DEBUG
 SECURE_SSL_REDIRECT = _SECURE
 SESSION_COOKIE_SECURE = _SECURE
 CSRF_COOKIE_SECURE = _SECURE
@@ -219,7 +238,7 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _SECURE
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
 # Preloading is a promise to browsers that is slow to take back; opt out before first deploy
 # if the domain's subdomains are not all on HTTPS.
-SECURE_HSTS_PRELOAD = _SECURE and env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_HSTS_PRELOAD = _switch("SECURE_HSTS_PRELOAD", True) and _SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -247,10 +266,10 @@ except ValueError as error:
 MIDDLEWARE.insert(0, "portal.proxies.TrustedProxyMiddleware")
 # Only believed from a trusted proxy (the middleware drops them from anyone else), so both
 # need PORTAL_TRUSTED_PROXIES.
-_TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", default=False)
+_TRUST_X_FORWARDED_PROTO = _switch("PORTAL_TRUST_X_FORWARDED_PROTO", False)
 if _TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-USE_X_FORWARDED_HOST = env.bool("PORTAL_USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_HOST = _switch("PORTAL_USE_X_FORWARDED_HOST", False)
 for _name, _on in (
     ("PORTAL_TRUST_X_FORWARDED_PROTO", _TRUST_X_FORWARDED_PROTO),
     ("PORTAL_USE_X_FORWARDED_HOST", USE_X_FORWARDED_HOST),
@@ -417,9 +436,7 @@ def _seconds_list(name: str, default: str, minimum: int, maximum: int) -> list[i
 
 # Deliveries to loopback, private, link-local and metadata addresses are refused unless this
 # is on (tests and the local demo, whose receivers run on 127.0.0.1).
-PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
-    "PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
-)
+PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS = _switch("PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS = _whole_number(
     "PORTAL_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5, 1, 60
 )
@@ -462,7 +479,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Outside DEBUG every staff account must have a second factor. With it off (the DEBUG default)
 # only those who enrolled are asked for a code; whoever enrolled is always asked.
-PORTAL_2FA_REQUIRED = env.bool("PORTAL_2FA_REQUIRED", default=not DEBUG)
+PORTAL_2FA_REQUIRED = _switch("PORTAL_2FA_REQUIRED", not DEBUG)
 OTP_TOTP_ISSUER = "Keyturn"
 # Wrong codes are limited by the lockout below (each counts as a failed sign-in), not by
 # django-otp's per-device back-off, which would refuse a right code typed soon after a wrong

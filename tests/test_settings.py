@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.deployment import PRODUCTION, settings_of
 from tests.deployment import manage as _manage  # one way to start manage.py as a server would
 
 
@@ -58,6 +59,11 @@ def test_a_missing_key_stops_start_up_naming_it(fresh_keys, name):
         ("PORTAL_EXPIRY_NOTICE_DAYS", "7,0", "from 1 to 365"),
         ("PORTAL_WEBHOOK_READ_TIMEOUT_SECONDS", "0", "from 1 to 120"),
         ("PORTAL_WEBHOOK_LEASE_SECONDS", "10", "longer than the connect and read timeouts"),
+        ("PORTAL_2FA_REQUIRED", "ture", "must be true or false"),
+        ("PORTAL_HTTPS", "", "must be true or false"),
+        ("PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS", "enabled", "must be true or false"),
+        ("DEBUG", "flase", "must be true or false"),
+        ("PORTAL_HTTPS", "k1:hunter2secretAAAAAAAAAAAAAAAAAAAA", "not a value of 36 characters"),
         ("PORTAL_WEBHOOK_DISABLE_AFTER_FAILURES", "many", "whole number"),
         ("DATABASE_URL", "", "is set but empty"),
         ("DATABASE_URL", "posgres://keyturn:hunter2secret@db/keyturn", "not a URL Keyturn can use"),
@@ -72,6 +78,22 @@ def test_a_malformed_setting_stops_start_up_naming_it(fresh_keys, name, value, m
     key_material = value.partition(":")[2]
     assert len(key_material) < 5 or key_material not in done.stderr
     assert "hunter2secret" not in done.stderr  # a URL's password, whatever else is said
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("1", True), (" Yes ", True), ("ON", True), ("true", True), ("0", False), ("off", False),
+     ("No", False), ("FALSE", False)],
+)  # fmt: skip
+def test_on_off_settings_read_the_usual_words_either_way(fresh_keys, written, read):
+    chosen = settings_of(
+        ["PORTAL_2FA_REQUIRED", "PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS"],
+        **fresh_keys,
+        **PRODUCTION,
+        PORTAL_2FA_REQUIRED=written,
+        PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS=written,
+    )
+    assert chosen == {"PORTAL_2FA_REQUIRED": read, "PORTAL_WEBHOOK_ALLOW_PRIVATE_TARGETS": read}
 
 
 def test_two_audit_keys_are_refused(fresh_keys):
