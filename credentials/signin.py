@@ -4,7 +4,7 @@ django-axes calls.
 ``TwoFactorMiddleware`` keeps a session that passed the password but not the second factor
 inside the verify or enrol page (and logout): no other admin page, not even a reveal URL,
 runs for it. Each sign-in is recorded in the audit trail once, when the session gets in
-(``record_sign_in``). The rest is what ``settings`` names for axes: the client address
+(``note_sign_in``). The rest is what ``settings`` names for axes: the client address
 (REMOTE_ADDR alone), the lockout page, and the audit record when a lock begins.
 """
 
@@ -15,16 +15,15 @@ from axes.helpers import get_cool_off, get_failure_limit
 from axes.signals import user_locked_out
 from django.contrib import admin
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db import transaction
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from . import audit, crypto
+from . import crypto
 from .audit import Actor
 from .lifecycle import lockout
-from .lifecycle.two_factor import second_factor_step
+from .lifecycle.two_factor import second_factor_step, sign_in_record
 from .models import AuditEvent
 
 # What a session still owing its second factor may open, by what it owes.
@@ -101,26 +100,30 @@ def is_locked_out(request, username: str) -> bool:
     return not AxesProxyHandler.is_allowed(request, {"username": username})
 
 
-def record_sign_in(request, user, *, second_factor: str | None) -> None:
-    """Write ``user.signed_in`` for a sign-in that has just got in: from where (the client's
-    address and browser, as every event by a person records them) and with which second
-    factor (``"authenticator app"``, ``"backup code"``, or None for a password alone, where
-    no second factor is required). Called once per sign-in: at the password when no second
-    factor is owed, else by the two-factor pages once the code is accepted."""
-    with transaction.atomic():
-        audit.append(
-            actor=Actor.for_user(user, request),
-            action="user.signed_in",
-            target=user,
-            details={"second_factor": second_factor},
-        )
+# Set in a session once its sign-in is in the audit trail. It lives as long as that person's
+# session: signing out, or in as someone else, starts a new one (Django flushes it), while a
+# session that gets its second factor back after a reset, or in which the same person types
+# the password again, is not signing in again.
+_SIGN_IN_RECORDED = "_keyturn_sign_in_recorded"
 
 
-@receiver(user_logged_in, dispatch_uid="keyturn.signin.record_password_only")
-def _record_sign_in_at_password(sender, request, user, **kwargs):
-    # A sign-in that owes a second factor is not in yet: the verify or enrol page records it.
+def note_sign_in(request, user, *, second_factor: str | None) -> None:
+    """Record the sign-in of ``request``'s session, unless it is recorded already: at the
+    password when no second factor is owed, else when the code is accepted (the two-factor
+    pages call this after every accepted code; only a session's first counts)."""
+    session = getattr(request, "session", None)
+    if session is not None and session.get(_SIGN_IN_RECORDED):
+        return
+    sign_in_record(actor=Actor.for_user(user, request), user=user, second_factor=second_factor)
+    if session is not None:
+        session[_SIGN_IN_RECORDED] = True
+
+
+@receiver(user_logged_in, dispatch_uid="keyturn.signin.note_password_sign_in")
+def _note_password_sign_in(sender, request, user, **kwargs):
+    # A sign-in that owes a second factor is not in yet: the verify or enrol page notes it.
     if second_factor_step(user) is None:
-        record_sign_in(request, user, second_factor=None)
+        note_sign_in(request, user, second_factor=None)
 
 
 @receiver(user_locked_out)

@@ -5,6 +5,7 @@ record no sign-in."""
 import re
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from credentials.audit import Actor, verify_chain
@@ -49,11 +50,15 @@ def test_a_wrong_password_records_no_sign_in(client, security_user):
     assert sign_ins() == []
 
 
+def wrong_code(device) -> str:
+    return "000000" if totp(device.bin_key) != "000000" else "111111"
+
+
 def test_a_code_sign_in_is_recorded_once_the_code_is_accepted(client, required, security_user):
     device = enrol_authenticator(security_user)
     password_login(client, security_user.username)
     assert sign_ins() == []  # the password alone is not in yet
-    submit_code(client, "000000" if totp(device.bin_key) != "000000" else "111111")
+    submit_code(client, wrong_code(device))
     assert sign_ins() == []
     submit_code(client, totp(device.bin_key))
     (event,) = sign_ins()
@@ -92,3 +97,43 @@ def test_enrolling_of_ones_own_accord_once_in_is_not_a_second_sign_in(client, se
     assert AuditEvent.objects.filter(action="user.two_factor_enrolled").count() == 1
     (event,) = sign_ins()
     assert event.details == {"second_factor": None}
+
+
+def test_signing_in_after_signing_out_is_recorded_but_retyping_the_password_is_not(
+    client, required, security_user
+):
+    device = enrol_authenticator(security_user)
+    password_login(client, security_user.username)
+    submit_code(client, totp(device.bin_key))
+    password_login(client, security_user.username)  # again, in a session already in
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert len(sign_ins()) == 1
+    client.post(reverse("admin:logout"))
+    password_login(client, security_user.username)
+    assert len(sign_ins()) == 1
+    submit_code(client, totp(device.bin_key, steps_ahead=1))  # the current one is used up
+    assert [e.details["second_factor"] for e in sign_ins()] == ["authenticator app"] * 2
+
+
+def test_enrolling_again_after_a_reset_mid_session_is_not_a_second_sign_in(
+    client, required, security_user
+):
+    device = enrol_authenticator(security_user)
+    password_login(client, security_user.username)
+    submit_code(client, totp(device.bin_key))
+    two_factor.two_factor_reset(actor=Actor.system("tests"), user=security_user)
+    page = client.get(reverse("admin:two_factor_enrol"))  # where the session is sent now
+    key = key_from_base32(SECRET.search(page.content.decode()).group(1))
+    client.post(reverse("admin:two_factor_enrol"), {"code": totp(key)})
+    assert client.get(reverse("admin:index")).status_code == 200  # in again, with the new app
+    assert len(sign_ins()) == 1
+
+
+def test_a_sign_in_locked_out_at_the_code_is_not_recorded(client, required, security_user):
+    device = enrol_authenticator(security_user)
+    password_login(client, security_user.username)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        submit_code(client, wrong_code(device))
+    assert AuditEvent.objects.filter(action="user.locked_out").count() == 1
+    submit_code(client, totp(device.bin_key))
+    assert sign_ins() == []

@@ -99,8 +99,10 @@ class KeyturnGroupAdmin(SudoPages, AuditedDeletes, GroupAdmin):
     """
 
     def save_model(self, request, obj, form, change):
-        # Read before the form saves the permissions (in save_related).
-        stored = Group.objects.get(pk=obj.pk) if change else None
+        # Read before the form saves the permissions (in save_related), with the row locked
+        # (the admin's transaction is open): two superusers saving one role at once would
+        # otherwise both read the same "before", and one record would miss a change.
+        stored = Group.objects.select_for_update().get(pk=obj.pk) if change else None
         request._keyturn_group_change = {
             "before": _permission_names(stored) if stored else set(),
             "name_before": stored.name if stored else None,

@@ -180,6 +180,20 @@ def second_factor_verify(*, actor: Actor, user, code: str) -> Device | None:
         return device
 
 
+def sign_in_record(*, actor: Actor, user, second_factor: str | None) -> None:
+    """Write ``user.signed_in``: ``user`` has just got in, from where ``actor`` says (address
+    and browser) and with ``second_factor`` (``"authenticator app"``, ``"backup code"``, or
+    None for a password alone where none is owed). ``credentials.signin`` calls it once per
+    sign-in."""
+    with transaction.atomic():
+        audit.append(
+            actor=actor,
+            action="user.signed_in",
+            target=user,
+            details={"second_factor": second_factor},
+        )
+
+
 def two_factor_reset(*, actor: Actor, user) -> int:
     """Remove every second factor of ``user`` (authenticator, backup codes, pending enrolment),
     so they enrol afresh at their next sign-in. Sessions verified with a removed device stop

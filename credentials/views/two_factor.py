@@ -75,7 +75,7 @@ def verify_view(request):
             actor=actor, user=user, code=form.cleaned_data["code"]
         )
         if device is not None:
-            _mark_verified(request, device, signing_in=True)
+            _mark_verified(request, device)
             return redirect(done)
         if signin.record_failed_code(request, username):
             logout(request)  # locked: the half-signed-in session goes too
@@ -111,14 +111,11 @@ def enrol_view(request):
     device = two_factor.totp_pending_device(user=user)
     form = TOTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        # Enrolling is how a session that must have a second factor gets in; someone already
-        # in who adds an authenticator of their own accord is not signing in again.
-        signing_in = not user.is_verified() and two_factor.second_factor_step(user) == "enrol"
         enrolled = two_factor.totp_confirm(
             actor=Actor.for_user(user, request), user=user, token=form.cleaned_data["code"]
         )
         if enrolled is not None:
-            _mark_verified(request, enrolled.device, signing_in=signing_in)
+            _mark_verified(request, enrolled.device)
             return _show_backup_codes(request, enrolled.backup_codes, first=True)
         form.add_error("code", "That code does not match. Enter the code the app shows now.")
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
@@ -160,11 +157,12 @@ def _show_backup_codes(request, codes, *, first):
     )
 
 
-def _mark_verified(request, device, *, signing_in: bool):
+def _mark_verified(request, device):
     otp_login(request, device)
-    if signing_in:
-        factor = "backup code" if isinstance(device, StaticDevice) else "authenticator app"
-        signin.record_sign_in(request, request.user, second_factor=factor)
+    # The sign-in's record, if this session's sign-in has none yet (enrolling of one's own
+    # accord once in, or again after a reset, is not a sign-in).
+    factor = "backup code" if isinstance(device, StaticDevice) else "authenticator app"
+    signin.note_sign_in(request, request.user, second_factor=factor)
     # A new session id for the now fully signed-in session (as Django does on login).
     request.session.cycle_key()
     # Password and code were both just given: the re-authentication window opens here (the
