@@ -22,8 +22,8 @@ env = environ.Env()
 environ.Env.read_env(env.str("KEYTURN_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 _PROBLEMS: list[str] = []
-_TRUE = frozenset({"1", "true", "yes", "on", "y", "ok"})  # what django-environ reads as true
-_FALSE = frozenset({"0", "false", "no", "off", "n"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _switch(name: str, default: bool) -> bool:
@@ -35,9 +35,9 @@ def _switch(name: str, default: bool) -> bool:
     word = raw.strip().lower()
     if word in _TRUE or word in _FALSE:
         return word in _TRUE
-    # A short typo is worth repeating; anything longer may be a value pasted on the wrong line.
-    got = repr(raw) if len(raw) <= 8 else f"a value of {len(raw)} characters"
-    _PROBLEMS.append(f"{name} must be true or false (1/0, yes/no, on/off), not {got}.")
+    # The value is not repeated: it may be something pasted on the wrong line.
+    hint = " (a # comment on the same line is part of the value there)" if "#" in raw else ""
+    _PROBLEMS.append(f"{name} must be one of 1/0, true/false, yes/no, on/off{hint}.")
     return default
 
 
