@@ -246,7 +246,12 @@ def client_process(port, requests, threads, seconds, max_requests, expect) -> Re
                     break
                 budget[0] -= 1
             began = time.perf_counter()
-            status, head, body = request(port, requests[i % len(requests)])
+            try:
+                status, head, body = request(port, requests[i % len(requests)])
+            except (OSError, ValueError):  # refused, reset, timed out, or no status line
+                mine.wrong += 1
+                i += 1
+                continue
             mine.latencies.append(time.perf_counter() - began)
             if status != 200 or expect not in body:
                 mine.wrong += 1
@@ -327,6 +332,8 @@ def throughput(result: Result) -> float:
 
 
 def percentile(values: list[float], pct: int) -> float:
+    if len(values) < 2:  # a run that got (almost) no answers: void, but still printed
+        return float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
@@ -370,13 +377,13 @@ def ratios(results: dict[tuple[str, int], list[Result]], levels: list[int]) -> s
     body = []
     for clients in levels:
         ours, floor = results[("introspect", clients)], results[("trivial", clients)]
-        ratio = throughput(added(ours)) / throughput(added(floor))
+        ratio = throughput(added(ours)) / (throughput(added(floor)) or float("nan"))
         p50 = percentile(added(ours).latencies, 50) / percentile(added(floor).latencies, 50)
         paired = sorted(
             throughput(mine) / throughput(theirs)
             for mine, theirs in zip(ours, floor, strict=True)
             if throughput(theirs)
-        )
+        ) or [float("nan")]
         body.append(
             [
                 f"{clients} client(s)",
