@@ -92,7 +92,10 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
-    levels = [int(level) for level in args.clients.split(",")]
+    try:
+        levels = [int(level) for level in args.clients.split(",")]
+    except ValueError:
+        parser.error(f"--clients takes whole numbers separated by commas, not {args.clients!r}")
     if args.workers < 1 or args.seconds <= 0 or args.rounds < 1:
         parser.error("--workers, --seconds and --rounds must be positive")
     if not all(1 <= n <= 256 for n in levels):
@@ -132,7 +135,7 @@ def main() -> None:
         totals = {target: added(rounds) for target, rounds in results.items()}
         print(table(["Target", "clients", "requests", "req/s", "p50 ms", "p99 ms"], rows(totals)))
         print()
-        print(ratios(results, levels))
+        print(ratios(results, totals, levels))
         print()
         print(writes(totals, duration, settings.PORTAL_LAST_USE_FLUSH_SECONDS))
     finally:
@@ -371,14 +374,19 @@ def rows(results: dict[tuple[str, int], Result]) -> list[list[str]]:
     return body
 
 
-def ratios(results: dict[tuple[str, int], list[Result]], levels: list[int]) -> str:
-    """The verdict is the ratio over the whole run. The paired rounds show how much it moved:
-    their median, their lowest and highest, and how many of them met the target alone."""
+def ratios(
+    results: dict[tuple[str, int], list[Result]],
+    totals: dict[tuple[str, int], Result],
+    levels: list[int],
+) -> str:
+    """The verdict is the ratio over the whole run (``totals``). The paired rounds show how
+    much it moved: their median, lowest and highest, and how many met the target alone."""
     body = []
     for clients in levels:
         ours, floor = results[("introspect", clients)], results[("trivial", clients)]
-        ratio = throughput(added(ours)) / (throughput(added(floor)) or float("nan"))
-        p50 = percentile(added(ours).latencies, 50) / percentile(added(floor).latencies, 50)
+        whole, whole_floor = totals[("introspect", clients)], totals[("trivial", clients)]
+        ratio = throughput(whole) / (throughput(whole_floor) or float("nan"))
+        p50 = percentile(whole.latencies, 50) / percentile(whole_floor.latencies, 50)
         paired = sorted(
             throughput(mine) / throughput(theirs)
             for mine, theirs in zip(ours, floor, strict=True)

@@ -29,8 +29,8 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 def _switch(name: str, default: bool) -> bool:
     """An on/off setting. Anything but a recognised word stops start-up naming it: a typo
     (``PORTAL_2FA_REQUIRED=ture``) must not quietly read as off, as ``env.bool`` reads it."""
-    raw = env.str(name, default="\0unset")  # not None: an empty value would read as None too
-    if raw == "\0unset":
+    raw = env.ENVIRON.get(name)  # as written (read_env put the .env file's values there too)
+    if raw is None:
         return default
     word = raw.strip().lower()
     if word in _TRUE or word in _FALSE:

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import re
 import struct
 import time
 
@@ -22,6 +23,14 @@ def totp(key: bytes, *, steps_ahead: int = 0, at: float | None = None, digits: i
     offset = mac[-1] & 0x0F
     number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
     return str(number % 10**digits).zfill(digits)
+
+
+SECRET_ON_PAGE = re.compile(r'<code id="kt-totp-secret" class="kt-code">([A-Z2-7 ]+)</code>')
+
+
+def secret_on(page) -> bytes:
+    """The seed the enrolment page shows, as an app would scan it."""
+    return key_from_base32(SECRET_ON_PAGE.search(page.content.decode()).group(1))
 
 
 def key_from_base32(text: str) -> bytes:

@@ -9,10 +9,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from credentials.audit import verify_chain
 from credentials.models import AuditEvent, KeyturnTOTPDevice
-from tests.signin import enrol_authenticator, key_from_base32, password_login, totp
+from tests.signin import enrol_authenticator, password_login, secret_on, totp
 
 pytestmark = pytest.mark.django_db
-SECRET = re.compile(r'<code id="kt-totp-secret" class="kt-code">([A-Z2-7 ]+)</code>')
 
 
 @pytest.fixture
@@ -21,10 +20,6 @@ def enrolling(client, settings, security_user):
     settings.PORTAL_2FA_REQUIRED = True
     password_login(client, security_user.username)
     return client
-
-
-def secret_on(page) -> bytes:
-    return key_from_base32(SECRET.search(page.content.decode()).group(1))
 
 
 def test_the_page_shows_an_inline_svg_qr_code_and_the_secret_as_base32(enrolling, security_user):

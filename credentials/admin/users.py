@@ -112,7 +112,7 @@ class KeyturnGroupAdmin(SudoPages, AuditedDeletes, GroupAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         group = form.instance
-        record = getattr(request, "_keyturn_group_change", {"before": set(), "name_before": None})
+        record = request._keyturn_group_change  # save_model, just before, left it
         before, after = record["before"], _permission_names(group)
         details = {
             "changed": sorted(form.changed_data),
